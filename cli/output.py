@@ -1,0 +1,86 @@
+"""Rendering: rich for people (stdout), progress on stderr, JSON for programs.
+
+With ``--json`` stdout carries exactly one JSON object; human output and
+progress are suppressed. Progress bars appear only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+VERDICT_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}
+SEVERITY_STYLE = {"info": "cyan", "warn": "yellow", "fail": "red"}
+
+
+def print_json(result: Any) -> None:
+    """The one JSON object of a ``--json`` run (NaN becomes null)."""
+    from tuner.jsonable import to_jsonable
+
+    sys.stdout.write(json.dumps(to_jsonable(result)) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[Progress]:
+    """A progress display on stderr; invisible with --json or when not a terminal."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=err,
+                   transient=True, disable=not (enabled and err.is_terminal))
+    with bar:
+        yield bar
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """Numbers for tables: compact, NaN shown as such."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value == 0 or 1e-3 <= abs(value) < 1e5:
+            return f"{value:.{digits}g}"
+        return f"{value:.2e}"
+    return str(value)
+
+
+def findings_panel(title: str, verdict: str, findings: list[Any]) -> Panel:
+    """Verdict first, then each finding with its advice (objects with
+    ``code``, ``severity``, ``message``, ``advice``)."""
+    body = Text()
+    body.append(f"{verdict.upper()}\n", style=VERDICT_STYLE.get(verdict, "bold"))
+    if not findings:
+        body.append("nothing to report\n", style="dim")
+    for f in findings:
+        body.append(f"\n[{f.severity}] ", style=SEVERITY_STYLE.get(f.severity, ""))
+        body.append(f"{f.code}: ", style="bold")
+        body.append(f"{f.message}\n")
+        if f.advice:
+            body.append("  → ", style="dim")
+            body.append(f"{f.advice}\n", style="italic")
+    return Panel(body, title=title, border_style=VERDICT_STYLE.get(verdict, "white"), expand=False)
+
+
+def kv_table(title: str, rows: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows.items():
+        table.add_row(k, fmt(v))
+    return table
+
+
+def files_line(files: list[str]) -> None:
+    if files:
+        out.print(f"[dim]wrote {', '.join(files)}[/dim]")

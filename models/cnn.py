@@ -1,0 +1,37 @@
+"""A small convolutional net: ``depth`` 3x3 conv + ReLU layers of ``width``
+channels, halving the resolution after every second layer while it is at
+least 4 pixels, then global average pooling, dropout and a Linear head."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from models.init import declare_init, initialise
+from tuner.errors import TuneError
+
+
+def build_cnn(hp, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    width = hp.int("width", 8, 256, log=True, default=32)
+    depth = hp.int("depth", 1, 6, default=2)
+    dropout = hp.float("dropout", 0.0, 0.5, default=0.0)
+    scheme, scale = declare_init(hp)
+    if len(input_shape) != 3:
+        raise TuneError(f"--model cnn needs images (channels, height, width); "
+                        f"these samples have shape {tuple(input_shape)}",
+                        "use --model mlp for flat features")
+
+    channels, size = input_shape[0], min(input_shape[1:])
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
+        channels = width
+        if i % 2 == 1 and size >= 4:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(channels, num_classes))
+    model = nn.Sequential(*layers)
+    initialise(model, scheme, scale)
+    return model

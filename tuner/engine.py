@@ -1,0 +1,249 @@
+"""THE training loop. Every step that trains (``tune train``, overfit-small,
+the LR probe and range test, every search trial) goes through :class:`Trainer`
+and, for whole epochs, :func:`fit`.
+
+Speed rules: batches of in-memory data come from indexing, losses and
+correct-counts accumulate on the device (no host sync per step), and the
+learning rate is set by a plain multiplication when a schedule is on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from tuner.data import Batch, Data
+from tuner.params import TrainParams
+
+EVAL_BATCH = 1024
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "seconds")
+
+
+# --- optimizer and schedule ---------------------------------------------------
+
+def make_optimizer(model: nn.Module, params: TrainParams, lr: float | None = None) -> torch.optim.Optimizer:
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    lr = params.lr if lr is None else lr
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(trainable, lr=lr, momentum=params.momentum,
+                               weight_decay=params.weight_decay)
+    cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
+    return cls(trainable, lr=lr, betas=(params.beta1, params.beta2), weight_decay=params.weight_decay)
+
+
+def lr_factor(params: TrainParams, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """Multiplier of the base LR at ``step``: linear warmup, then the schedule.
+
+    ``cosine`` anneals to 0 at the last step; ``step`` divides by 10 at 50% and
+    again at 75% of training.
+    """
+    warmup = int(params.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if params.schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    if params.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
+
+
+# --- one model, one optimizer: the training step ------------------------------
+
+class Trainer:
+    """A model with its optimizer and loss; ``step`` is the only place tune trains.
+
+    Args:
+        model: Already on ``device``.
+        params: Optimizer, LR, weight decay, schedule, clipping.
+        loss_fn: ``loss_fn(outputs, targets)`` returning a mean over the batch.
+        total_steps: Schedule length; ``None`` means ``params.epochs`` epochs.
+    """
+
+    def __init__(self, model: nn.Module, params: TrainParams, *, loss_fn: Callable,
+                 device: torch.device, steps_per_epoch: int, total_steps: int | None = None) -> None:
+        self.model, self.params, self.loss_fn, self.device = model, params, loss_fn, device
+        self.optimizer = make_optimizer(model, params)
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = total_steps or params.epochs * steps_per_epoch
+        self.steps_done = 0
+        self.scheduled = params.schedule != "constant" or params.warmup_epochs > 0
+        self.clip = params.grad_clip
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step; returns (loss, correct count) as device tensors."""
+        if self.scheduled:
+            self.set_lr(self.params.lr * lr_factor(self.params, self.steps_done, self.total_steps,
+                                                   self.steps_per_epoch))
+        out = self.model(xb)
+        loss = self.loss_fn(out, yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        self.steps_done += 1
+        return loss.detach(), correct_count(out.detach(), yb)
+
+    @torch.no_grad()
+    def evaluate(self, data: Data) -> tuple[float, float]:
+        """Mean loss and accuracy over ``data`` in eval mode (dropout off)."""
+        return evaluate(self.model, data, self.loss_fn, self.device)
+
+
+def correct_count(out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    if out.dim() == 2 and out.shape[0] == yb.shape[0] and not yb.is_floating_point():
+        return (out.argmax(dim=1) == yb).sum()
+    return torch.zeros((), device=out.device, dtype=torch.long)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Data, loss_fn: Callable, device: torch.device) -> tuple[float, float]:
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    n = 0
+    for xb, yb in data.batches(EVAL_BATCH, shuffle=False, device=device):
+        out = model(xb)
+        loss_sum += loss_fn(out, yb).double() * len(yb)
+        correct += correct_count(out, yb)
+        n += len(yb)
+    model.train(was_training)
+    return (loss_sum / max(n, 1)).item(), correct.item() / max(n, 1)
+
+
+def endless_batches(data: Data, batch_size: int, generator: torch.Generator,
+                    device: torch.device) -> Iterator[Batch]:
+    """Shuffled batches, epoch after epoch, for step-capped training."""
+    while True:
+        yield from data.batches(batch_size, shuffle=True, generator=generator, device=device)
+
+
+# --- the epoch loop -------------------------------------------------------------
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    train_acc: float
+    val_acc: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class History:
+    """Per-epoch curves of one training run.
+
+    ``diverged`` is set when the training loss became NaN or infinite; the run
+    stops there and ``reason`` says where. ``stopped`` is set when the caller's
+    ``on_epoch`` asked to stop (for example a pruned search trial).
+    """
+
+    epochs: list[EpochRecord] = field(default_factory=list)
+    diverged: bool = False
+    reason: str | None = None
+    stopped: bool = False
+
+    @property
+    def best_val_acc(self) -> float:
+        accs = [e.val_acc for e in self.epochs if math.isfinite(e.val_acc)]
+        return max(accs) if accs else float("nan")
+
+    @property
+    def final_val_acc(self) -> float:
+        return self.epochs[-1].val_acc if self.epochs else float("nan")
+
+    def column(self, name: str) -> list[float]:
+        return [getattr(e, name) for e in self.epochs]
+
+    def to_dict(self) -> dict:
+        return {"epochs": [asdict(e) for e in self.epochs], "diverged": self.diverged,
+                "reason": self.reason, "stopped": self.stopped}
+
+    @staticmethod
+    def from_dict(d: dict) -> "History":
+        recs = [EpochRecord(**{k: (float("nan") if e.get(k) is None else e[k]) for k in HISTORY_COLUMNS})
+                for e in d.get("epochs", [])]
+        return History(recs, bool(d.get("diverged")), d.get("reason"), bool(d.get("stopped")))
+
+    def write_csv(self, path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(HISTORY_COLUMNS)
+            for e in self.epochs:
+                w.writerow([getattr(e, c) for c in HISTORY_COLUMNS])
+
+    def write_json(self, path: Path) -> None:
+        from tuner.jsonable import to_jsonable
+        path.write_text(json.dumps(to_jsonable(self.to_dict()), indent=2))
+
+
+OnEpoch = Callable[[EpochRecord], "bool | None"]
+OnBatch = Callable[[int, int], None]
+
+
+def fit(model: nn.Module, train: Data, val: Data, params: TrainParams, *, loss_fn: Callable,
+        device: torch.device, seed: int = 0, epochs: int | None = None,
+        on_epoch: OnEpoch | None = None, on_batch: OnBatch | None = None) -> History:
+    """Train ``model`` for ``epochs`` (default ``params.epochs``) and validate after each.
+
+    ``on_epoch(record)`` may return True to stop early (the run is marked
+    ``stopped``). ``on_batch(step, steps_per_epoch)`` reports progress.
+    A NaN/inf training loss ends the run as diverged; it never raises.
+    """
+    epochs = epochs or params.epochs
+    steps_per_epoch = math.ceil(len(train) / params.batch_size)
+    trainer = Trainer(model, params, loss_fn=loss_fn, device=device,
+                      steps_per_epoch=steps_per_epoch, total_steps=epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for i, (xb, yb) in enumerate(train.batches(params.batch_size, shuffle=True,
+                                                    generator=generator, device=device)):
+            loss, right = trainer.step(xb, yb)
+            loss_sum += loss.double() * len(yb)
+            correct += right
+            seen += len(yb)
+            if on_batch is not None:
+                on_batch(i + 1, steps_per_epoch)
+            if i % 50 == 49 and not torch.isfinite(loss_sum):
+                break  # no point finishing an epoch of NaNs
+        train_loss = (loss_sum / max(seen, 1)).item()
+        if not math.isfinite(train_loss):
+            history.epochs.append(EpochRecord(epoch, train_loss, float("nan"), correct.item() / max(seen, 1),
+                                              float("nan"), trainer.lr, time.perf_counter() - start))
+            history.diverged = True
+            history.reason = f"training loss became {train_loss} in epoch {epoch} (lr {params.lr:g})"
+            break
+        val_loss, val_acc = trainer.evaluate(val)
+        record = EpochRecord(epoch, train_loss, val_loss, correct.item() / max(seen, 1), val_acc,
+                             trainer.lr, time.perf_counter() - start)
+        history.epochs.append(record)
+        if on_epoch is not None and on_epoch(record):
+            history.stopped = True
+            break
+    return history

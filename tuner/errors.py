@@ -1,0 +1,27 @@
+"""The one exception type for bad input.
+
+Anything the user can fix (a wrong flag, a broken task file, data that does
+not fit the model) is raised as :class:`TuneError`. The CLI turns it into a
+single ``error: ...`` line on stderr and exit code 2. Any other exception is a
+bug in tune and may show a traceback.
+"""
+
+from __future__ import annotations
+
+
+class TuneError(Exception):
+    """Bad input, described so that the user can act on it.
+
+    Args:
+        message: What is wrong, naming the offending value.
+        hint: How to fix it, or ``None``.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message if not self.hint else f"{self.message}; {self.hint}"
+        return " ".join(text.split())

@@ -1,0 +1,50 @@
+"""Findings and verdicts: what a check saw, as data.
+
+``Finding.code`` is a stable identifier (a public contract: users and tests
+match on it); ``message`` says what was seen, with numbers; ``advice`` says
+what to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["info", "warn", "fail"]
+Verdict = Literal["pass", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    message: str
+    advice: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verdict_of(findings: list[Finding]) -> Verdict:
+    """``fail`` if any finding fails, else ``warn`` if any warns, else ``pass``."""
+    severities = {f.severity for f in findings}
+    return "fail" if "fail" in severities else "warn" if "warn" in severities else "pass"
+
+
+@dataclass
+class CheckResult:
+    """The outcome of a sanity check: verdict, findings, numbers, files written."""
+
+    check: str
+    findings: list[Finding] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of(self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "verdict": self.verdict,
+                "findings": [f.to_dict() for f in self.findings],
+                "metrics": self.metrics, "files": self.files}

@@ -1,0 +1,159 @@
+"""The ``hp`` object handed to ``build_model(hp)``.
+
+A model declares its own hyperparameters by asking for them::
+
+    width = hp.int("width", 16, 1024, log=True, default=128)
+    act = hp.choice("act", ["relu", "gelu"])
+
+Outside a search each call returns the ``--hp name=value`` override if there is
+one, else ``default``, else the middle of the range (geometric when ``log``).
+Inside a search the same calls become Optuna suggestions, so writing the model
+is declaring the search space. Every call is recorded in ``hp.declared`` (the
+space) and ``hp.values`` (what this build used).
+
+Torch-free on purpose: the CLI can parse against a space without importing torch.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+from tuner.errors import TuneError
+from tuner.params import parse_bool
+
+Kind = Literal["int", "float", "choice"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One hyperparameter: its kind, range or options, and default.
+
+    ``search=False`` marks a setting that ``--hp`` can change but a search
+    leaves at its default (for example the built-in models' ``init``).
+    """
+
+    name: str
+    kind: Kind
+    low: builtins.float | None = None
+    high: builtins.float | None = None
+    log: bool = False
+    options: tuple[Any, ...] | None = None
+    default: Any = None
+    search: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind == "choice":
+            if not self.options:
+                raise TuneError(f"hp.choice({self.name!r}) needs at least one option")
+            if self.default is not None and self.default not in self.options:
+                raise TuneError(f"hp.choice({self.name!r}): default {self.default!r} "
+                                f"is not one of {list(self.options)}")
+            return
+        if self.low is None or self.high is None or not self.low <= self.high:
+            raise TuneError(f"hp.{self.kind}({self.name!r}): low must be <= high, "
+                            f"got {self.low} and {self.high}")
+        if self.log and self.low <= 0:
+            raise TuneError(f"hp.{self.kind}({self.name!r}, log=True): low must be > 0")
+        if self.default is not None and not self.low <= self.default <= self.high:
+            raise TuneError(f"hp.{self.kind}({self.name!r}): default {self.default} "
+                            f"is outside [{self.low}, {self.high}]")
+
+    def default_value(self) -> Any:
+        """``default`` if given, else the middle of the range (or the first option)."""
+        if self.default is not None:
+            return self.default
+        if self.kind == "choice":
+            return self.options[0]
+        mid = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+        return builtins.int(round(mid)) if self.kind == "int" else mid
+
+    def parse(self, text: str) -> Any:
+        """Convert the text of ``--hp name=text`` to a value of this parameter."""
+        try:
+            if self.kind == "int":
+                return builtins.int(text)
+            if self.kind == "float":
+                return builtins.float(text)
+        except ValueError:
+            raise TuneError(f"--hp {self.name}={text}: {self.name} must be "
+                            f"{'a whole number' if self.kind == 'int' else 'a number'}") from None
+        for option in self.options or ():
+            if str(option).lower() == text.lower():
+                return option
+            if isinstance(option, bool):
+                try:
+                    if parse_bool(text) == option:
+                        return option
+                except ValueError:
+                    pass
+            elif isinstance(option, (builtins.int, builtins.float)):
+                try:
+                    if builtins.float(text) == option:
+                        return option
+                except ValueError:
+                    pass
+        raise TuneError(f"--hp {self.name}={text}: {self.name} must be one of "
+                        f"{', '.join(str(o) for o in self.options or ())}")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "choice":
+            return {"kind": "choice", "choices": list(self.options or ())}
+        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
+
+
+Suggest = Callable[[ParamSpec], Any]
+
+
+@dataclass
+class HP:
+    """Hyperparameter source for ``build_model(hp)``.
+
+    Args:
+        fixed: Values that win over everything (``--hp`` overrides); raw text
+            is parsed by the declaring spec, so one build both discovers the
+            space and applies the overrides.
+        suggest: Inside a search, turns a spec into a value (an Optuna
+            suggestion); ``None`` outside a search.
+    """
+
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    suggest: Suggest | None = None
+    declared: dict[str, ParamSpec] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def int(self, name: str, low: builtins.int, high: builtins.int, *, log: bool = False,
+            default: builtins.int | None = None, search: bool = True) -> builtins.int:
+        """A whole number in ``[low, high]``."""
+        return self._resolve(ParamSpec(name, "int", low, high, log, None, default, search))
+
+    def float(self, name: str, low: builtins.float, high: builtins.float, *, log: bool = False,
+              default: builtins.float | None = None, search: bool = True) -> builtins.float:
+        """A real number in ``[low, high]``."""
+        return self._resolve(ParamSpec(name, "float", low, high, log, None, default, search))
+
+    def choice(self, name: str, options: Sequence[Any], *, default: Any = None,
+               search: bool = True) -> Any:
+        """One of ``options``."""
+        return self._resolve(ParamSpec(name, "choice", None, None, False,
+                                       tuple(options), default, search))
+
+    def _resolve(self, spec: ParamSpec) -> Any:
+        if spec.name in self.values:
+            if self.declared[spec.name] != spec:
+                raise TuneError(f"hp {spec.name!r} is declared twice with different ranges",
+                                "give each hyperparameter one declaration")
+            return self.values[spec.name]
+        self.declared[spec.name] = spec
+        if spec.name in self.fixed:
+            value = self.fixed[spec.name]
+            if isinstance(value, str) and not (spec.kind == "choice" and value in spec.options):
+                value = spec.parse(value)  # raw text from --hp
+        elif self.suggest is not None and spec.search:
+            value = self.suggest(spec)
+        else:
+            value = spec.default_value()
+        self.values[spec.name] = value
+        return value

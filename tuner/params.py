@@ -1,0 +1,120 @@
+"""Training hyperparameters: the names every command shares, their defaults,
+and the parsing of ``--hp key=value``.
+
+This module must stay free of torch so that the CLI can parse and validate
+flags before paying for a torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from tuner.errors import TuneError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """How to train, independent of the model.
+
+    ``normalize=None`` means "decide by the data": on for built-in data, off for
+    a task file's data (a task usually normalises its own inputs).
+    ``grad_clip=0`` turns gradient-norm clipping off.
+    """
+
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 20
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    normalize: bool | None = None
+    grad_clip: float = 0.0
+
+    def replace(self, **changes: Any) -> "TrainParams":
+        """A copy with ``changes`` applied and validated."""
+        return check_params(dataclasses.replace(self, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TRAIN_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainParams))
+
+
+def parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_train_value(name: str, text: str) -> Any:
+    """Convert the text of ``--hp name=text`` for a training hyperparameter."""
+    kind = {f.name: f.type for f in dataclasses.fields(TrainParams)}[name]
+    try:
+        if kind == "float":
+            return float(text)
+        if kind == "int":
+            return int(text)
+        if kind == "bool | None":
+            return None if text.strip().lower() in ("auto", "none") else parse_bool(text)
+        return text.strip().lower()
+    except ValueError:
+        expected = {"float": "a number", "int": "a whole number"}.get(kind, "true or false")
+        raise TuneError(f"--hp {name}={text}: {name} must be {expected}",
+                        f"for example --hp {name}={getattr(TrainParams(), name)}") from None
+
+
+def check_params(params: TrainParams) -> TrainParams:
+    """Reject values no training run could use, naming the flag to fix."""
+    problems = []
+    if not params.lr > 0:
+        problems.append(("lr", "must be > 0"))
+    if params.optimizer not in OPTIMIZERS:
+        problems.append(("optimizer", f"must be one of {', '.join(OPTIMIZERS)}"))
+    if params.schedule not in SCHEDULES:
+        problems.append(("schedule", f"must be one of {', '.join(SCHEDULES)}"))
+    for name in ("momentum", "beta1", "beta2"):
+        if not 0 <= getattr(params, name) < 1:
+            problems.append((name, "must be in [0, 1)"))
+    for name in ("weight_decay", "warmup_epochs", "grad_clip"):
+        if not getattr(params, name) >= 0:
+            problems.append((name, "must be >= 0"))
+    if params.batch_size < 1:
+        problems.append(("batch_size", "must be >= 1"))
+    if params.epochs < 1:
+        problems.append(("epochs", "must be >= 1"))
+    if problems:
+        name, why = problems[0]
+        raise TuneError(f"--hp {name}={getattr(params, name)}: {name} {why}")
+    return params
+
+
+def parse_hp_args(args: list[str] | None) -> dict[str, str]:
+    """Split repeated ``--hp key=value`` flags into a dict of raw strings."""
+    raw: dict[str, str] = {}
+    for arg in args or []:
+        key, sep, value = arg.partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip():
+            raise TuneError(f"--hp {arg!r} is not of the form key=value",
+                            "write it as --hp lr=0.01 (repeat --hp for more)")
+        raw[key] = value.strip()
+    return raw
+
+
+def train_params_from(raw: Mapping[str, str], base: TrainParams | None = None) -> TrainParams:
+    """Apply the training names found in ``raw`` to ``base`` (default values if None)."""
+    changes = {k: parse_train_value(k, v) for k, v in raw.items() if k in TRAIN_NAMES}
+    return check_params(dataclasses.replace(base or TrainParams(), **changes))

@@ -1,0 +1,35 @@
+"""Loss and accuracy curves of one training run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from tuner.engine import History
+from tuner.plots import pyplot, save_figure
+
+
+def plot_history(history: History, path: Path, *, title: str = "",
+                 notes: list[str] | None = None) -> Path:
+    """Two panels (loss, accuracy) against epoch; ``notes`` are printed under the title."""
+    plt = pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = history.column("epoch")
+    for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
+        for split, style in (("train", "-"), ("val", "--")):
+            values = history.column(f"{split}_{metric}")
+            ax.plot(epochs, values, style, marker="o" if len(epochs) < 30 else None,
+                    markersize=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    losses = [v for v in history.column("train_loss") + history.column("val_loss") if math.isfinite(v)]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 50:
+        ax_loss.set_yscale("log")
+    if history.diverged:
+        ax_loss.set_title("diverged", color="red")
+    heading = title + ("\n" + "; ".join(notes) if notes else "")
+    if heading:
+        fig.suptitle(heading, fontsize=10)
+    return save_figure(fig, path)

@@ -1,0 +1,161 @@
+"""Built-in data: ``--data digits | FILE.npz | FILE.csv | DIR``.
+
+Each loader returns ``(train, val)`` as :class:`~tuner.data.TensorData` with
+float32 inputs and int64 labels. Where a source has no validation split of
+its own, a stratified 80/20 split is made with a fixed seed, so the split is
+the same whatever ``--seed`` says (comparisons across seeds stay fair).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tuner.data import TensorData, stratified_split
+from tuner.errors import TuneError
+
+VAL_FRACTION = 0.2
+SPLIT_SEED = 0
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def load_source(spec: str) -> tuple[TensorData, TensorData, list[str] | None]:
+    """Load ``--data SPEC``; returns train, val and class names when known."""
+    if spec == "digits":
+        return (*load_digits(), [str(i) for i in range(10)])
+    path = Path(spec)
+    if not path.exists():
+        raise TuneError(f"--data {spec}: no such file or folder",
+                        "use digits, a .npz or .csv file, or an image folder")
+    if path.is_dir():
+        return load_image_dir(path)
+    if path.suffix.lower() == ".npz":
+        return (*load_npz(path), None)
+    if path.suffix.lower() == ".csv":
+        return load_csv(path)
+    raise TuneError(f"--data {spec}: unsupported file type {path.suffix!r}",
+                    "use a .npz file (arrays x, y), a .csv file, or an image folder")
+
+
+def split(x: np.ndarray, y: np.ndarray) -> tuple[TensorData, TensorData]:
+    labels = torch.as_tensor(y)
+    tr, va = stratified_split(labels, VAL_FRACTION, SPLIT_SEED)
+    xt, yt = torch.as_tensor(x, dtype=torch.float32), labels.long()
+    return TensorData(xt[tr], yt[tr]), TensorData(xt[va], yt[va])
+
+
+def load_digits() -> tuple[TensorData, TensorData]:
+    """scikit-learn's bundled 8x8 digits as 1x8x8 images (values 0-16)."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    return split(bunch.images[:, None, :, :].astype(np.float32), bunch.target.astype(np.int64))
+
+
+def as_channels_first(x: np.ndarray) -> np.ndarray:
+    """Images may come as N,H,W (add a channel) or N,H,W,C with C in 1..4."""
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        return np.transpose(x, (0, 3, 1, 2))
+    return x
+
+
+def integer_labels(y: np.ndarray, where: str) -> np.ndarray:
+    if y.ndim != 1:
+        raise TuneError(f"{where}: labels must be a 1-D array of class indices, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)):
+            raise TuneError(f"{where}: labels must be whole numbers (class indices)")
+    return y.astype(np.int64)
+
+
+def load_npz(path: Path) -> tuple[TensorData, TensorData]:
+    with np.load(path, allow_pickle=False) as f:
+        arrays = dict(f)
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise TuneError(f"--data {path}: missing array(s) {', '.join(missing)}",
+                        f"save with np.savez(path, x=..., y=...); found {', '.join(arrays) or 'none'}")
+    x = as_channels_first(arrays["x"]).astype(np.float32)
+    y = integer_labels(arrays["y"], f"--data {path}")
+    if len(x) != len(y):
+        raise TuneError(f"--data {path}: x has {len(x)} samples but y has {len(y)}")
+    if "x_val" in arrays and "y_val" in arrays:
+        xv = torch.as_tensor(as_channels_first(arrays["x_val"]).astype(np.float32))
+        yv = torch.as_tensor(integer_labels(arrays["y_val"], f"--data {path}"))
+        return TensorData(torch.as_tensor(x), torch.as_tensor(y)), TensorData(xv, yv)
+    return split(x, y)
+
+
+def load_csv(path: Path) -> tuple[TensorData, TensorData, list[str] | None]:
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if not rows:
+        raise TuneError(f"--data {path}: the file is empty")
+
+    def numeric(row: list[str]) -> bool:
+        try:
+            [float(v) for v in row]
+            return True
+        except ValueError:
+            return False
+
+    header = None if numeric(rows[0]) else [h.strip() for h in rows[0]]
+    body = rows[1:] if header else rows
+    label_col = header.index("label") if header and "label" in header else len(rows[0]) - 1
+    labels_text = [r[label_col].strip() for r in body]
+    try:
+        feats = np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in body],
+                         dtype=np.float32)
+    except ValueError as e:
+        raise TuneError(f"--data {path}: a feature column is not numeric ({e})",
+                        "every column but the label must hold numbers") from None
+    try:
+        y = integer_labels(np.array([float(v) for v in labels_text]), f"--data {path}")
+        names = None
+    except (ValueError, TuneError):
+        names = sorted(set(labels_text))  # class names: map them to indices
+        y = np.array([names.index(v) for v in labels_text], dtype=np.int64)
+    return (*split(feats, y), names)
+
+
+def load_image_dir(path: Path) -> tuple[TensorData, TensorData, list[str]]:
+    """One sub-folder per class; ``train/`` and ``val/`` sub-folders if present.
+
+    Images are resized to the most common size among them and scaled to [0, 1];
+    grayscale stays one channel unless any image has colour.
+    """
+    if (path / "train").is_dir() and (path / "val").is_dir():
+        xt, yt, classes = read_image_folder(path / "train")
+        xv, yv, _ = read_image_folder(path / "val", classes, size=xt.shape[2:])
+        return (TensorData(torch.as_tensor(xt), torch.as_tensor(yt)),
+                TensorData(torch.as_tensor(xv), torch.as_tensor(yv)), classes)
+    x, y, classes = read_image_folder(path)
+    return (*split(x, y), classes)
+
+
+def read_image_folder(path: Path, classes: list[str] | None = None,
+                      size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from PIL import Image
+
+    classes = classes or sorted(p.name for p in path.iterdir() if p.is_dir())
+    files = [(f, i) for i, c in enumerate(classes) if (path / c).is_dir()
+             for f in sorted((path / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if len(classes) < 2 or not files:
+        raise TuneError(f"--data {path}: expected one sub-folder of images per class "
+                        f"(found {len(classes)} folders, {len(files)} images)")
+    images = [Image.open(f) for f, _ in files]
+    colour = any(im.mode not in ("L", "1", "I", "I;16", "F") for im in images)
+    if size is None:
+        sizes = [im.size for im in images]
+        size = max(set(sizes), key=sizes.count)[::-1]  # (H, W)
+    hw = (int(size[1]), int(size[0]))  # PIL wants (W, H)
+    arrays = [np.asarray(im.convert("RGB" if colour else "L").resize(hw), dtype=np.float32) / 255.0
+              for im in images]
+    x = np.stack(arrays)
+    x = np.transpose(x, (0, 3, 1, 2)) if colour else x[:, None]
+    return x.astype(np.float32), np.array([i for _, i in files], dtype=np.int64), classes

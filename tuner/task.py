@@ -1,0 +1,200 @@
+"""Load what to train: a user's task file, or the built-in model and data.
+
+A task file (``--task path/to/file.py`` or ``--task package.module``) defines
+
+* ``build_model(hp) -> torch.nn.Module``
+* ``load_data() -> (train, val)``, each a Dataset of ``(x, y)`` or an ``(X, y)`` pair
+* optionally ``loss_fn(outputs, targets)`` (default cross-entropy) and
+  ``num_classes`` (default: inferred from the labels).
+
+Without ``--task``, ``--model mlp|cnn`` (default mlp) trains on
+``--data digits|FILE.npz|FILE.csv|DIR`` (default digits).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from tuner.data import Data, DatasetData, TensorData, first_batch
+from tuner.errors import TuneError
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The flags that name a task; enough to load it again in another process."""
+
+    task: str | None = None
+    model: str | None = None
+    data: str | None = None
+
+    def describe(self) -> str:
+        if self.task:
+            return self.task
+        return f"{self.model or 'mlp'} on {self.data or 'digits'}"
+
+
+@dataclass
+class Task:
+    """A model family and its data, ready for the engine."""
+
+    spec: TaskSpec
+    build_model: Callable[[Any], torch.nn.Module]
+    train: Data
+    val: Data
+    num_classes: int
+    loss_fn: LossFn
+    builtin_data: bool
+    class_names: list[str] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        x, _ = first_batch(self.train, 1)
+        return tuple(x.shape[1:])
+
+
+def load_task(spec: TaskSpec) -> Task:
+    """Load and check a task: data converted, labels in range, loss chosen."""
+    if spec.task:
+        if spec.model or spec.data:
+            raise TuneError("--task cannot be combined with --model or --data",
+                            "a task file brings its own model and data; drop --model/--data")
+        return _task_from_module(spec, import_task_module(spec.task))
+    return _builtin_task(spec)
+
+
+def _builtin_task(spec: TaskSpec) -> Task:
+    from models import BUILTIN_MODELS, builder
+    from tuner.sources import load_source
+
+    name = spec.model or "mlp"
+    if name not in BUILTIN_MODELS:
+        raise TuneError(f"--model {name}: unknown model",
+                        f"choose one of {', '.join(BUILTIN_MODELS)}, or bring your own with --task")
+    train, val, names = load_source(spec.data or "digits")
+    num_classes = int(max(train.y.max(), val.y.max())) + 1
+    check_labels(train, val, num_classes)
+    shape = tuple(train.x.shape[1:])
+    build = builder(name)
+    return Task(spec, lambda hp: build(hp, shape, num_classes), train, val, num_classes,
+                F.cross_entropy, builtin_data=True, class_names=names)
+
+
+def import_task_module(target: str) -> ModuleType:
+    """Import a task by file path or dotted module name, as Python would run it."""
+    path = Path(target)
+    looks_like_file = target.endswith(".py") or "/" in target or path.exists()
+    try:
+        if looks_like_file:
+            if not path.is_file():
+                raise TuneError(f"--task {target}: no such file",
+                                "give the path of a .py file or a module name like pkg.task")
+            folder = str(path.resolve().parent)
+            if folder not in sys.path:
+                sys.path.insert(0, folder)  # so the task can import its neighbours
+            name = f"tune_task_{path.stem}"
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+            return module
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        return importlib.import_module(target)
+    except TuneError:
+        raise
+    except ModuleNotFoundError as e:
+        if not looks_like_file and e.name and target.startswith(e.name):
+            raise TuneError(f"--task {target}: no module named {e.name!r}",
+                            "give a .py path, or run from the folder that holds the package") from None
+        raise TuneError(f"--task {target} failed to import: {_describe(e)}",
+                        "install the missing module or fix the import") from None
+    except Exception as e:  # the user's code: report it, do not crash
+        raise TuneError(f"--task {target} failed to import: {_describe(e)}",
+                        "fix the task file; run it with python to see the full traceback") from None
+
+
+def _describe(e: BaseException) -> str:
+    """``ValueError: msg (file.py line 12)``, pointing at the user's frame."""
+    frames = traceback.extract_tb(e.__traceback__)
+    user = [f for f in frames if "importlib" not in f.filename and "/tuner/" not in f.filename]
+    where = f" ({Path(user[-1].filename).name} line {user[-1].lineno})" if user else ""
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {first}{where}" if first else f"{type(e).__name__}{where}"
+
+
+def call_user(fn: Callable, what: str, *args: Any) -> Any:
+    """Call a task function; turn its exceptions into a TuneError naming it."""
+    try:
+        return fn(*args)
+    except TuneError:
+        raise
+    except Exception as e:
+        raise TuneError(f"{what} raised {_describe(e)}",
+                        f"fix {what} in the task file") from None
+
+
+def _task_from_module(spec: TaskSpec, module: ModuleType) -> Task:
+    missing = [f for f in ("build_model", "load_data") if not callable(getattr(module, f, None))]
+    if missing:
+        raise TuneError(f"--task {spec.task}: missing function {' and '.join(missing)}",
+                        "define build_model(hp) and load_data() in the task file")
+    loaded = call_user(module.load_data, "load_data()")
+    if not isinstance(loaded, (tuple, list)) or len(loaded) != 2:
+        raise TuneError("load_data() must return (train, val)",
+                        "return two Datasets, or two (X, y) pairs")
+    train, val = (to_data(part, f"load_data() {which}") for part, which in zip(loaded, ("train", "val")))
+    if len(train) == 0 or len(val) == 0:
+        raise TuneError("load_data() returned an empty split", "both train and val need samples")
+    declared = getattr(module, "num_classes", None)
+    if declared is not None and (not isinstance(declared, int) or declared < 1):
+        raise TuneError(f"num_classes = {declared!r} in the task file is not a positive int")
+    num_classes = declared or int(max(train.labels().max(), val.labels().max())) + 1
+    check_labels(train, val, num_classes)
+    loss_fn = getattr(module, "loss_fn", None) or F.cross_entropy
+    return Task(spec, module.build_model, train, val, num_classes, loss_fn, builtin_data=False,
+                class_names=getattr(module, "class_names", None))
+
+
+def to_data(part: Any, where: str) -> Data:
+    """A Dataset stays a Dataset; an ``(X, y)`` pair becomes in-memory tensors."""
+    if isinstance(part, Dataset) or (hasattr(part, "__getitem__") and hasattr(part, "__len__")
+                                     and not isinstance(part, (tuple, list))):
+        if len(part) == 0:
+            return DatasetData(part)
+        sample = part[0]
+        if not isinstance(sample, (tuple, list)) or len(sample) != 2:
+            raise TuneError(f"{where}: the Dataset must yield (x, y) pairs")
+        return DatasetData(part)
+    if isinstance(part, (tuple, list)) and len(part) == 2:
+        x, y = (torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for v in part)
+        if len(x) != len(y):
+            raise TuneError(f"{where}: X has {len(x)} samples but y has {len(y)}")
+        if y.dim() != 1 or y.is_floating_point() and not torch.equal(y, y.round()):
+            raise TuneError(f"{where}: y must be a 1-D tensor of class indices")
+        x = x.float() if not x.is_floating_point() else x
+        return TensorData(x, y.long())
+    raise TuneError(f"{where} is a {type(part).__name__}",
+                    "return a torch Dataset yielding (x, y), or an (X, y) pair of tensors")
+
+
+def check_labels(train: Data, val: Data, num_classes: int) -> None:
+    for name, data in (("train", train), ("val", val)):
+        labels = data.labels()
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            raise TuneError(f"{name} labels run from {low} to {high}, outside [0, {num_classes})",
+                            "labels must be class indices 0..C-1; remap them or set num_classes")
