@@ -15,7 +15,10 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     @with_common
     def train(common: Common) -> int:
-        """Train once with the given hyperparameters; save checkpoint, history and curves."""
+        """Train once with the given hyperparameters; save checkpoint, history and curves.
+
+        Exit code 1 when the training loss became NaN/inf (diverged), else 0.
+        """
         from tuner.train import train_and_save
 
         exp = common.prepare()
@@ -31,7 +34,7 @@ def register(app: typer.Typer) -> None:
             print_json(result)
         else:
             render(result)
-        return 0
+        return 1 if result.history.diverged else 0
 
 
 def epoch_rows(n: int, best: int) -> list[int]:
