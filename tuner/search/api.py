@@ -1,0 +1,262 @@
+"""``search()``: coarse and fine searches as persistent Optuna studies.
+
+A study is stored under its name (``--study``) in the storage (``--out``'s
+journal by default) together with how it searches (user attributes
+``mode``, ``epochs``, ``space``, ``pruner``, ``from``, ``task``), so that
+running the same name again resumes it, from this machine or any other.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from tuner.errors import TuneError
+from tuner.experiment import Experiment
+from tuner.outdir import out_dir, save_json
+from tuner.search.narrow import default_top_k, edge_findings, failure_findings, narrow_space
+from tuner.search.overrides import apply_space_args
+from tuner.search.result import SearchProgress, SearchResult, best_of, progress_of, summarize
+from tuner.search.space import SearchSpace, default_space
+from tuner.search.storage import CREATED_AT, describe_storage, open_storage
+from tuner.search.study import PRUNERS, Plan, count_trials, run_worker
+
+COARSE_TRIALS, FINE_TRIALS = 20, 10
+COARSE_EPOCHS, FINE_FACTOR = 3, 3
+MAX_COARSE_EPOCHS = 5
+
+OnTrial = Callable[[SearchProgress], None]
+
+
+def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | None = None,
+           mode: str | None = None, from_study: str | None = None, space: SearchSpace | None = None,
+           space_args: list[str] | None = None, trials: int | None = None,
+           timeout: float | None = None, epochs: int | None = None, jobs: int = 1,
+           lr_range: Mapping[str, Any] | None = None, pruner: str | None = None,
+           top_k: int | None = None, on_trial: OnTrial | None = None,
+           plots: bool = True) -> SearchResult:
+    """Run (or resume) a coarse or fine search and summarise the study.
+
+    Args:
+        exp: The prepared task; its ``--hp`` overrides are fixed, not searched.
+        study_name: The study to create or resume.
+        out: ``--out``: default storage, plots and ``search_<study>.json``.
+        storage: An Optuna storage URL or journal path (``--storage``); None for the default.
+        mode: ``"coarse"`` (random sampling, short trials) or ``"fine"`` (TPE in a
+            space narrowed around ``from_study``'s best trials, longer trials);
+            None: the resumed study's mode, else coarse.
+        from_study: The coarse study a fine search narrows from (default: the
+            most recent coarse study in the storage).
+        space: Search this space instead of the default (coarse) or the
+            narrowed one (fine), e.g. one that ``tune run`` widened or shifted
+            (see :class:`~tuner.search.space.SearchSpace`, :func:`fine_space`).
+        space_args: ``--space`` flags applied on top.
+        trials: The study's total number of trials (not the new ones); default
+            20 (coarse) or 10 (fine).
+        timeout: Seconds after which no new trial starts.
+        epochs: Epochs per trial; default 3 (coarse, 1-5 allowed) or 3x the
+            coarse study's (fine).
+        jobs: Worker processes on this machine sharing the study.
+        lr_range: An lr-range result (``suggested_lr``, ``range``) to centre the LR range on.
+        pruner: auto, median, hyperband, asha or none (default: the study's, else auto).
+        top_k: Fine only: how many of the best coarse trials define the narrowed space.
+        on_trial: Called after each trial with the study's progress.
+        plots: Write the PNGs (accuracy against LR, history, importances).
+
+    Returns:
+        The study's :class:`SearchResult`; ``interrupted`` is set when Ctrl-C
+        stopped the run (the running trial is marked and will be redone).
+    """
+    import optuna
+
+    _check_args(mode, trials, timeout, epochs, jobs, pruner)
+    folder = out_dir(out)
+    store = open_storage(folder, storage)
+    stored = _stored_attrs(store, study_name)
+    if stored is not None:
+        mode, epochs, the_space, pruner, from_study = _resume(stored, study_name, mode, epochs,
+                                                              space, pruner, from_study)
+    elif (mode or "coarse") == "fine":
+        from_study = from_study or latest_coarse(store)
+        if from_study is None:
+            raise TuneError("--fine needs a coarse study to narrow from, and there is none",
+                            "run tune search --coarse first, or name one with --from")
+        coarse_space, coarse_epochs = fine_space(store, from_study, top_k=top_k)
+        the_space, mode = space or coarse_space, "fine"
+        epochs = epochs or coarse_epochs * FINE_FACTOR
+    else:
+        mode, epochs = "coarse", epochs or COARSE_EPOCHS
+        if epochs > MAX_COARSE_EPOCHS:
+            raise TuneError(f"--epochs {epochs}: a coarse search runs short trials of 1-5 epochs",
+                            "use --epochs 3 here, and longer trials in the fine search")
+        the_space = space or default_space(exp.space, fixed=exp.overrides,
+                                           train_fixed=exp.params.to_dict(), lr_range=lr_range)
+    the_space = apply_space_args(the_space, space_args, model_space=exp.space,
+                                 fixed=exp.overrides, train_fixed=exp.params.to_dict())
+    if not len(the_space):
+        raise TuneError("nothing left to search: every hyperparameter is fixed with --hp",
+                        "drop some --hp flags, or add ranges with --space")
+    pruner = pruner or "auto"
+    total = trials or (COARSE_TRIALS if mode == "coarse" else FINE_TRIALS)
+
+    study = optuna.create_study(study_name=study_name, storage=store, direction="maximize",
+                                load_if_exists=True)
+    attrs = {"mode": mode, "epochs": epochs, "space": the_space.to_dict(), "pruner": pruner,
+             "from": from_study, "task": exp.task.spec.describe(), "trials": total}
+    if stored is None:
+        attrs[CREATED_AT] = datetime.now().isoformat()
+        if mode == "fine":
+            _enqueue_best(store, from_study, study, the_space)
+    for key, value in attrs.items():
+        if stored is None or stored.get(key) != value:
+            study.set_user_attr(key, value)
+
+    plan = Plan(study_name, str(folder), storage, mode, the_space.to_dict(), epochs, total,
+                time.time() + timeout if timeout else None, exp.seed, pruner, jobs)
+    before = count_trials(study.get_trials(deepcopy=False)).finished
+    interrupted = _run(exp, plan, study, on_trial)
+    result = summarize(study, storage=describe_storage(folder, storage), mode=mode, epochs=epochs,
+                       space=the_space.to_dict(), from_study=from_study, interrupted=interrupted,
+                       new_trials=0)
+    result.new_trials = result.trials - before
+    reasons = [r["reason"] for r in _failed_rows(study)]
+    result.warnings = (edge_findings(the_space, result.best["searched"], exp.space)
+                       if result.best else []) + failure_findings(result.trials, result.failed, reasons)
+    if plots:
+        from tuner.plots.search import plot_search
+
+        result.files += [str(p) for p in plot_search(study, folder / f"search_{safe_name(study_name)}")]
+    result.files.append(str(save_json(folder / f"search_{safe_name(study_name)}.json", result)))
+    return result
+
+
+def _check_args(mode: str | None, trials: int | None, timeout: float | None, epochs: int | None,
+                jobs: int, pruner: str | None) -> None:
+    if mode not in (None, "coarse", "fine"):
+        raise TuneError(f"search mode {mode!r}: expected coarse or fine")
+    if trials is not None and trials < 1:
+        raise TuneError(f"--trials {trials}: must be at least 1")
+    if timeout is not None and not timeout > 0:
+        raise TuneError(f"--timeout {timeout}: must be a positive number of seconds")
+    if epochs is not None and epochs < 1:
+        raise TuneError(f"--epochs {epochs}: must be at least 1")
+    if jobs < 1:
+        raise TuneError(f"--jobs {jobs}: must be at least 1")
+    if pruner is not None and pruner not in PRUNERS:
+        raise TuneError(f"--pruner {pruner}: unknown pruner", f"choose one of {', '.join(PRUNERS)}")
+
+
+def _stored_attrs(store: Any, name: str) -> dict[str, Any] | None:
+    """The study's user attributes, or None if there is no such study."""
+    from optuna.exceptions import OptunaError
+
+    try:
+        study_id = store.get_study_id_from_name(name)
+    except (KeyError, OptunaError):
+        return None
+    return dict(store.get_study_user_attrs(study_id))
+
+
+def _resume(stored: dict[str, Any], name: str, mode: str | None, epochs: int | None,
+            space: SearchSpace | None, pruner: str | None,
+            from_study: str | None) -> tuple[str, int, SearchSpace, str, str | None]:
+    """A stored study's settings; a flag that contradicts them is an error."""
+    if "space" not in stored or "mode" not in stored:
+        raise TuneError(f"--study {name}: this study was not created by tune search",
+                        "choose another --study name")
+    if mode is not None and mode != stored["mode"]:
+        raise TuneError(f"--study {name} is a {stored['mode']} search; it cannot be resumed as {mode}",
+                        f"drop --{mode}, or choose another --study name")
+    if epochs is not None and epochs != stored["epochs"]:
+        raise TuneError(f"--study {name} trains {stored['epochs']} epochs per trial, not {epochs}",
+                        "drop --epochs to resume it, or start another --study")
+    if from_study is not None and from_study != stored.get("from"):
+        raise TuneError(f"--study {name} was narrowed from {stored.get('from')}, not {from_study}",
+                        "drop --from to resume it, or start another --study")
+    return (stored["mode"], int(stored["epochs"]), space or SearchSpace.from_dict(stored["space"]),
+            pruner or stored.get("pruner") or "auto", stored.get("from"))
+
+
+def fine_space(storage: Any, from_study: str, *, top_k: int | None = None) -> tuple[SearchSpace, int]:
+    """The fine space narrowed around ``from_study``'s top-k completed trials,
+    and that study's epochs per trial. ``storage`` is an :func:`open_storage` result.
+
+    ``tune run`` can widen or shift the returned space and pass it to
+    :func:`search` as ``space=``.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    stored = _stored_attrs(storage, from_study)
+    if stored is None or "space" not in stored:
+        raise TuneError(f"--from {from_study}: no such coarse study in this storage",
+                        "run tune search --coarse --study NAME first, or check --out/--storage")
+    coarse = optuna.load_study(study_name=from_study, storage=storage)
+    done = sorted(coarse.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                  key=lambda t: (-t.value, t.number))
+    if not done:
+        raise TuneError(f"--from {from_study}: the study has no completed trial to narrow around",
+                        "run more coarse trials (raise --trials), or check why they fail")
+    top = done[:top_k or default_top_k(len(done))]
+    return (narrow_space(SearchSpace.from_dict(stored["space"]), [t.params for t in top]),
+            int(stored.get("epochs", COARSE_EPOCHS)))
+
+
+def _enqueue_best(storage: Any, from_study: str, study: Any, space: SearchSpace) -> None:
+    """Start the fine search with the coarse search's best configuration, trained longer."""
+    import optuna
+
+    best = best_of(optuna.load_study(study_name=from_study, storage=storage))
+    if best is None:
+        return
+    params = {k: v for k, v in best.params.items() if k in space}
+    if space.contains(params):
+        study.enqueue_trial(params, user_attrs={"from_trial": best.number})
+
+
+def latest_coarse(storage: Any) -> str | None:
+    """The most recently created coarse study in ``storage``."""
+    coarse = [(s.user_attrs.get(CREATED_AT) or "", s._study_id, s.study_name)
+              for s in storage.get_all_studies() if s.user_attrs.get("mode") == "coarse"]
+    return max(coarse)[2] if coarse else None
+
+
+def _run(exp: Experiment, plan: Plan, study: Any, on_trial: OnTrial | None) -> bool:
+    """Run the plan here or in worker processes; True when Ctrl-C stopped it."""
+    try:
+        if plan.jobs == 1:
+            def report(outcome: Any) -> None:
+                if on_trial is not None:
+                    on_trial(progress_of(study, plan.trials, outcome.to_dict()))
+            run_worker(exp, plan, on_outcome=report)
+        else:
+            from tuner.search.workers import run_parallel
+
+            seen = [-1]
+
+            def watch() -> None:
+                progress = progress_of(study, plan.trials)
+                if on_trial is not None and progress.done != seen[0]:
+                    seen[0] = progress.done
+                    on_trial(progress)
+            hp_args = [f"{k}={v}" for k, v in exp.overrides.items()]
+            run_parallel(plan, exp.task.spec, hp_args, seed=exp.seed, device=exp.device.type,
+                         watch=watch)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _failed_rows(study: Any) -> list[dict[str, Any]]:
+    from optuna.trial import TrialState
+
+    return [{"trial": t.number, "reason": t.user_attrs.get("reason") or "failed"}
+            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if not t.user_attrs.get("interrupted")]
+
+
+def safe_name(name: str) -> str:
+    """A study name usable in a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "study"

@@ -1,0 +1,84 @@
+"""``tune best``: a study's best hyperparameters, in a form ``tune train`` accepts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import TuneError
+from tuner.search.result import best_of
+from tuner.search.storage import describe_storage, journal_path, latest_study, open_storage
+
+FORMATS = ("json", "toml", "args")
+
+
+@dataclass
+class BestResult:
+    """The best completed trial of a study: ``params`` as ``--hp`` accepts them."""
+
+    study: str
+    storage: str
+    trial: int
+    value: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"study": self.study, "storage": self.storage, "trial": self.trial,
+                "value": self.value, "params": self.params}
+
+
+def best_hyperparameters(out: str | Path, study: str | None = None,
+                         storage: str | None = None) -> BestResult:
+    """The best trial of ``study`` (default: the most recent study).
+
+    Raises:
+        TuneError: no such study, or no completed trial in it.
+    """
+    import optuna
+
+    if storage is None and not journal_path(out).is_file():
+        raise TuneError(f"no studies in {journal_path(out)}",
+                        "run tune search first, or point --out/--storage at the studies")
+    name = study or latest_study(out, storage)
+    if name is None:
+        raise TuneError(f"no studies in {describe_storage(out, storage)}", "run tune search first")
+    store = open_storage(out, storage)
+    try:
+        loaded = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        names = ", ".join(optuna.get_all_study_names(store)) or "none"
+        raise TuneError(f"--study {name}: no such study in {describe_storage(out, storage)}",
+                        f"studies there: {names}") from None
+    best = best_of(loaded)
+    if best is None:
+        raise TuneError(f"--study {name}: no trial has completed yet",
+                        "run more trials, or check why they fail (tune diagnose)")
+    params = dict(best.user_attrs.get("hp") or best.params)
+    return BestResult(name, describe_storage(out, storage), best.number, best.value, params)
+
+
+def format_best(params: dict[str, Any], fmt: str) -> str:
+    """``json`` (an object), ``toml`` (``key = value`` lines) or ``args`` (``--hp k=v ...``)."""
+    if fmt == "json":
+        return json.dumps(params, indent=2)
+    if fmt == "toml":
+        return "\n".join(f"{k} = {_toml(v)}" for k, v in params.items() if v is not None)
+    if fmt == "args":
+        return " ".join(f"--hp {k}={_arg(v)}" for k, v in params.items() if v is not None)
+    raise TuneError(f"--format {fmt}: unknown format", f"choose one of {', '.join(FORMATS)}")
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v))  # a TOML basic string is JSON-compatible for these values
+
+
+def _arg(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v) if isinstance(v, float) else str(v)

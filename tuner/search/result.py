@@ -1,0 +1,114 @@
+"""What a search reports: the study's totals, its best trial, and its top trials.
+
+All counts are the study's, not just this run's: a resumed study reports
+everything it holds. ``epochs_spent`` counts epochs actually trained (a
+pruned trial counts the epochs it ran, an interrupted one the epochs it
+finished).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuner.findings import Finding
+from tuner.search.study import count_trials
+
+TOP = 10
+
+
+@dataclass
+class SearchProgress:
+    """Live progress for ``on_trial``: the study's totals after a trial ended."""
+
+    done: int
+    total: int
+    best_value: float | None
+    pruned: int
+    failed: int
+    last: dict[str, Any] | None = None
+
+
+@dataclass
+class SearchResult:
+    """The outcome of ``tune search``; :meth:`to_dict` is the ``--json`` contract.
+
+    ``best`` is ``{params, value, trial, searched}``: ``params`` holds every
+    hyperparameter of the best trial as ``--hp`` accepts it (what ``tune best``
+    prints), ``searched`` only the sampled ones.
+    """
+
+    study: str
+    storage: str
+    mode: str
+    epochs: int
+    space: dict[str, Any]
+    best: dict[str, Any] | None
+    trials: int
+    completed: int
+    pruned: int
+    failed: int
+    interrupted_trials: int
+    epochs_spent: int
+    new_trials: int = 0
+    interrupted: bool = False
+    from_study: str | None = None
+    top: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"study": self.study, "storage": self.storage, "best": self.best,
+                "trials": self.trials, "completed": self.completed, "pruned": self.pruned,
+                "failed": self.failed, "space": self.space, "epochs_spent": self.epochs_spent,
+                "mode": self.mode, "epochs_per_trial": self.epochs, "from": self.from_study,
+                "new_trials": self.new_trials, "interrupted": self.interrupted,
+                "interrupted_trials": self.interrupted_trials, "top": self.top,
+                "warnings": [w.to_dict() for w in self.warnings], "files": self.files}
+
+
+def trial_row(t: Any) -> dict[str, Any]:
+    """One trial as a table row / JSON entry."""
+    return {"trial": t.number, "state": t.state.name.lower(), "value": t.value,
+            "epochs": t.user_attrs.get("epochs"), "params": dict(t.params),
+            "reason": t.user_attrs.get("reason")}
+
+
+def best_of(study: Any) -> Any | None:
+    """The best completed trial, or None (Optuna raises when there is none)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(done, key=lambda t: (t.value, -t.number)) if done else None
+
+
+def best_entry(trial: Any) -> dict[str, Any]:
+    return {"params": dict(trial.user_attrs.get("hp") or trial.params), "value": trial.value,
+            "trial": trial.number, "searched": dict(trial.params)}
+
+
+def summarize(study: Any, *, storage: str, mode: str, epochs: int, space: dict[str, Any],
+              **extra: Any) -> SearchResult:
+    """The :class:`SearchResult` of ``study`` as it stands in storage."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counts = count_trials(trials)
+    best = best_of(study)
+    done = sorted((t for t in trials if t.state == TrialState.COMPLETE),
+                  key=lambda t: (-t.value, t.number))
+    return SearchResult(
+        study=study.study_name, storage=storage, mode=mode, epochs=epochs, space=space,
+        best=best_entry(best) if best else None, trials=counts.finished,
+        completed=counts.completed, pruned=counts.pruned, failed=counts.failed,
+        interrupted_trials=counts.interrupted,
+        epochs_spent=sum(int(t.user_attrs.get("epochs") or 0) for t in trials),
+        top=[trial_row(t) for t in done[:TOP]], **extra)
+
+
+def progress_of(study: Any, total: int, last: dict[str, Any] | None = None) -> SearchProgress:
+    trials = study.get_trials(deepcopy=False)
+    counts = count_trials(trials)
+    best = best_of(study)
+    return SearchProgress(counts.finished, total, best.value if best else None,
+                          counts.pruned, counts.failed, last)

@@ -1,0 +1,275 @@
+"""The search space as data: what a search samples, range by range.
+
+A :class:`SearchSpace` maps each searched name to a
+:class:`~tuner.hp.ParamSpec` (``float``/``int`` with ``low``, ``high``,
+``log``; or ``choice`` with ``options``), plus the conditions under which a
+name is sampled at all (``momentum`` only for SGD, ``beta1`` only for Adam).
+It is plain, immutable data: callers such as ``tune run`` widen or shift a
+range with :meth:`SearchSpace.widen`, :meth:`SearchSpace.shift` or
+:meth:`SearchSpace.set` before a search, and the space a study used is stored
+with it (:meth:`SearchSpace.to_dict` / :meth:`SearchSpace.from_dict`).
+
+The default space (:func:`default_space`): LR and weight decay log-uniform in
+[1e-5, 1e-1] (LR centred on an lr-range result when given), batch size,
+optimizer (SGD with momentum, or AdamW with β1), and every hyperparameter the
+model declares through ``hp`` with ``search=True``. A name fixed with ``--hp``
+is not searched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from tuner.errors import TuneError
+from tuner.hp import ParamSpec
+from tuner.outdir import load_json
+
+DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1e-1
+LR_RANGE_FILE = "lr_range.json"
+
+# The training part of the default space. The model's own names are added from its hp declarations.
+TRAIN_SPACE: dict[str, ParamSpec] = {
+    "lr": ParamSpec("lr", "float", DEFAULT_LOW, DEFAULT_HIGH, log=True),
+    "weight_decay": ParamSpec("weight_decay", "float", DEFAULT_LOW, DEFAULT_HIGH, log=True),
+    "batch_size": ParamSpec("batch_size", "choice", options=(32, 64, 128)),
+    "optimizer": ParamSpec("optimizer", "choice", options=("sgd", "adamw")),
+    "momentum": ParamSpec("momentum", "float", 0.8, 0.99),
+    "beta1": ParamSpec("beta1", "float", 0.8, 0.99),
+}
+
+# name -> (parent, parent values under which the name matters)
+TRAIN_CONDITIONS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "momentum": ("optimizer", ("sgd",)),
+    "beta1": ("optimizer", ("adam", "adamw")),
+}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Searched names and their ranges or choices.
+
+    Attributes:
+        params: name -> :class:`~tuner.hp.ParamSpec` (the range or choices; ``default``
+            and ``search`` are ignored here).
+        when: name -> ``(parent, values)``: sample ``name`` only when the
+            sampled ``parent`` is one of ``values``.
+    """
+
+    params: Mapping[str, ParamSpec] = field(default_factory=dict)
+    when: Mapping[str, tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
+
+    # --- reading -----------------------------------------------------------------
+    def __contains__(self, name: object) -> bool:
+        return name in self.params
+
+    def __getitem__(self, name: str) -> ParamSpec:
+        return self.params[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def active(self, name: str, sampled: Mapping[str, Any]) -> bool:
+        """Whether ``name`` is sampled, given the values sampled so far."""
+        cond = self.when.get(name)
+        return cond is None or sampled.get(cond[0]) in cond[1]
+
+    def contains(self, values: Mapping[str, Any]) -> bool:
+        """Whether every searched name present in ``values`` lies in its range or choices."""
+        for name, spec in self.params.items():
+            if name not in values:
+                continue
+            v = values[name]
+            if spec.kind == "choice":
+                if v not in spec.options:
+                    return False
+            elif not spec.low - 1e-12 * abs(spec.low) <= v <= spec.high + 1e-12 * abs(spec.high):
+                return False
+        return True
+
+    def width(self, name: str) -> float:
+        """The span of a range (in decades when log), or the number of choices."""
+        spec = self.params[name]
+        if spec.kind == "choice":
+            return float(len(spec.options))
+        if spec.log:
+            return math.log10(spec.high) - math.log10(spec.low)
+        return float(spec.high - spec.low)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """``{name: {kind, low, high, log} | {kind, choices}, plus when: {parent: [values]}}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, spec in self.params.items():
+            entry = spec.to_dict()
+            if name in self.when:
+                parent, values = self.when[name]
+                entry["when"] = {parent: list(values)}
+            out[name] = entry
+        return out
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Mapping[str, Any]]) -> "SearchSpace":
+        """The inverse of :meth:`to_dict` (for a space stored with a study)."""
+        params: dict[str, ParamSpec] = {}
+        when: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        for name, entry in data.items():
+            if entry["kind"] == "choice":
+                params[name] = ParamSpec(name, "choice", options=tuple(entry["choices"]))
+            else:
+                params[name] = ParamSpec(name, entry["kind"], entry["low"], entry["high"],
+                                         bool(entry.get("log")))
+            for parent, values in (entry.get("when") or {}).items():
+                when[name] = (parent, tuple(values))
+        return SearchSpace(params, when)
+
+    # --- changing (each returns a new space) -------------------------------------------
+    def set(self, name: str, *, low: float | None = None, high: float | None = None,
+            log: bool | None = None, choices: list[Any] | tuple[Any, ...] | None = None,
+            kind: str | None = None) -> "SearchSpace":
+        """A copy where ``name`` gets the given range or choices (added if new)."""
+        old = self.params.get(name)
+        if choices is not None:
+            spec = ParamSpec(name, "choice", options=tuple(choices))
+        else:
+            base_kind = kind or (old.kind if old is not None and old.kind != "choice" else "float")
+            lo = low if low is not None else (old.low if old is not None else None)
+            hi = high if high is not None else (old.high if old is not None else None)
+            lg = log if log is not None else bool(old is not None and old.log)
+            if base_kind == "int":
+                lo, hi = int(math.floor(lo)), int(math.ceil(hi))
+            spec = ParamSpec(name, base_kind, lo, hi, lg)
+        return dataclasses.replace(self, params={**self.params, name: spec})
+
+    def widen(self, name: str, factor: float, *, floor: float | None = None,
+              ceiling: float | None = None) -> "SearchSpace":
+        """A copy with ``name``'s range ``factor`` times as wide about its centre
+        (in log space for log ranges), clipped to ``[floor, ceiling]``.
+
+        A linear range that starts at or above 0 never goes below 0.
+        """
+        spec = self.params[name]
+        if spec.kind == "choice":
+            raise ValueError(f"{name} is a choice; use set(name, choices=...)")
+        to, back = transform(spec.log)
+        lo, hi = to(spec.low), to(spec.high)
+        centre, half = (lo + hi) / 2, (hi - lo) / 2 * factor
+        low, high = back(centre - half), back(centre + half)
+        if not spec.log and spec.low >= 0:
+            low = max(low, 0.0)
+        low = low if floor is None else max(low, floor)
+        high = high if ceiling is None else min(high, ceiling)
+        return self.set(name, low=low, high=high)
+
+    def shift(self, name: str, factor: float, *, floor: float | None = None,
+              ceiling: float | None = None) -> "SearchSpace":
+        """A copy with ``name``'s range moved: both ends multiplied by ``factor``
+        (``factor=10`` raises a log range by one decade), clipped to ``[floor, ceiling]``."""
+        spec = self.params[name]
+        if spec.kind == "choice":
+            raise ValueError(f"{name} is a choice; use set(name, choices=...)")
+        low, high = spec.low * factor, spec.high * factor
+        low = low if floor is None else max(low, floor)
+        high = high if ceiling is None else min(high, ceiling)
+        return self.set(name, low=min(low, high), high=max(low, high))
+
+    def without(self, *names: str) -> "SearchSpace":
+        """A copy that no longer searches ``names``."""
+        return SearchSpace({k: v for k, v in self.params.items() if k not in names},
+                           {k: v for k, v in self.when.items() if k not in names})
+
+
+def transform(log: bool) -> tuple[Any, Any]:
+    """``(to, back)``: log10 and its inverse for a log range, identity otherwise."""
+    if log:
+        return math.log10, lambda v: 10.0 ** v
+    return (lambda v: v), (lambda v: v)
+
+
+# --- the default space ------------------------------------------------------------------
+
+def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, Any] = (),
+                  train_fixed: Mapping[str, Any] | None = None,
+                  lr_range: Mapping[str, Any] | None = None) -> SearchSpace:
+    """The coarse search's space for a model.
+
+    Args:
+        model_space: What the model declared through ``hp`` (``Experiment.space``);
+            specs with ``search=False`` stay at their defaults.
+        fixed: Names set with ``--hp``: not searched.
+        train_fixed: The training values in force (``TrainParams.to_dict()``),
+            used to decide conditional names when their parent is fixed
+            (``--hp optimizer=sgd`` keeps ``momentum``, drops ``beta1``).
+        lr_range: An lr-range result (``suggested_lr``, ``range``): the LR range
+            is then centred on the suggestion (see :func:`lr_span`).
+    """
+    params: dict[str, ParamSpec] = dict(TRAIN_SPACE)
+    if lr_range is not None:
+        low, high = lr_span(lr_range)
+        params["lr"] = ParamSpec("lr", "float", low, high, log=True)
+    for name, spec in model_space.items():
+        if spec.search and name not in params:
+            params[name] = ParamSpec(name, spec.kind, spec.low, spec.high, spec.log, spec.options)
+    params = {k: v for k, v in params.items() if k not in fixed}
+    return resolve_conditions(SearchSpace(params, {}), train_fixed or {})
+
+
+def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> SearchSpace:
+    """Attach the conditions of conditional names; drop those whose fixed parent rules them out."""
+    params, when = dict(space.params), dict(space.when)
+    for name, (parent, values) in TRAIN_CONDITIONS.items():
+        if name not in params:
+            continue
+        if parent in params:
+            seen = tuple(v for v in values if v in params[parent].options)
+            if seen:
+                when[name] = (parent, seen)
+            else:
+                del params[name]
+                when.pop(name, None)
+        else:
+            when.pop(name, None)
+            if train_fixed.get(parent) not in values:
+                del params[name]
+    return SearchSpace(params, when)
+
+
+def lr_span(lr_range: Mapping[str, Any]) -> tuple[float, float]:
+    """The LR range of a search centred on an lr-range result.
+
+    One decade either side of ``suggested_lr`` (geometric centre), but never
+    above the top of the measured ``range``, where the loss blew up. The span
+    is kept at least half a decade wide below that top.
+    """
+    try:
+        lr = float(lr_range["suggested_lr"])
+    except (KeyError, TypeError, ValueError):
+        raise TuneError("the lr-range result has no suggested_lr",
+                        "run tune lr-range again") from None
+    if not lr > 0 or not math.isfinite(lr):
+        raise TuneError(f"the lr-range result suggests lr {lr}, which is not usable",
+                        "run tune lr-range again, or search without --from-lr-range")
+    low, high = lr / 10, lr * 10
+    measured = lr_range.get("range")
+    if isinstance(measured, (list, tuple)) and len(measured) == 2 and measured[1]:
+        top = float(measured[1])
+        if math.isfinite(top) and top > lr:
+            high = min(high, top)
+    return low, max(high, lr * 10 ** 0.5)
+
+
+def load_lr_range(out: str | Path) -> dict[str, Any]:
+    """``<out>/lr_range.json`` as written by ``tune lr-range``."""
+    path = Path(out) / LR_RANGE_FILE
+    if not path.is_file():
+        raise TuneError(f"--from-lr-range: {path} not found",
+                        "run tune lr-range first (with the same --out)")
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise TuneError(f"{path}: expected a JSON object with suggested_lr and range")
+    return data
