@@ -69,9 +69,15 @@ class Experiment:
 
     def build_model(self, *, fixed: dict[str, Any] | None = None, suggest: Suggest | None = None,
                     seed: int | None = None) -> tuple[nn.Module, HP]:
-        """A freshly initialised model on the device (seeded, so repeatable)."""
+        """A freshly initialised model on the device (seeded, so repeatable).
+
+        With ``suggest`` (a search trial) only the ``--hp`` overrides stay
+        fixed; every other searchable hyperparameter is asked of ``suggest``.
+        """
         seed_everything(self.seed if seed is None else seed)
-        hp = HP(fixed={**self.model_hp, **(fixed or {})}, suggest=suggest)
+        base = self.model_hp if suggest is None else {
+            k: v for k, v in self.model_hp.items() if k in self.overrides}
+        hp = HP(fixed={**base, **(fixed or {})}, suggest=suggest)
         model = call_user(self.task.build_model, "build_model(hp)", hp)
         if not isinstance(model, nn.Module):
             raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
