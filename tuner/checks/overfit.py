@@ -1,0 +1,211 @@
+"""``tune overfit-small`` (step 2): can the model memorise a small subset?
+
+A model that cannot drive the training loss to ~0 on a hundred samples has a
+bug, whatever its hyperparameters. So: a stratified subset, read once into
+memory (which freezes any augmentation), every ``nn.Dropout`` at p=0, weight
+decay 0 and a constant LR, trained through the one engine
+(:class:`~tuner.engine.Trainer`) until training accuracy reaches 99% with the
+loss clearly down, or a step cap. Several LRs are tried before failing, so an
+unlucky LR is never reported as a bug. A failure says which symptom it saw:
+the loss floors far above zero while accuracy rises, accuracy stays at
+chance, or the loss becomes NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from tuner.checks.labels import label_stats
+from tuner.checks.loss import looks_like_probabilities
+from tuner.checks.overfit_findings import LOSS_DROP, TARGET_ACC, Attempt, failure_findings
+from tuner.checks.sampling import materialise
+from tuner.data import TensorData, stratified_indices
+from tuner.engine import Trainer, correct_count, endless_batches
+from tuner.errors import TuneError
+from tuner.experiment import Experiment
+from tuner.findings import CheckResult, Finding
+from tuner.outdir import out_dir, save_json
+from tuner.params import TrainParams
+
+DEFAULT_SAMPLES = 100
+DEFAULT_MAX_STEPS = 400
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+OnStep = Callable[[int, int, float], None]
+
+
+# First guesses that memorise almost any small net, per optimizer.
+GOOD_GUESSES = {"adam": (1e-3, 1e-2), "adamw": (1e-3, 1e-2), "sgd": (0.1, 0.01)}
+MAX_LRS = 4
+# An attempt stops early when its loss has not improved by 1% for this share
+# of the step cap (at least PLATEAU_MIN steps): more of the same will not help.
+PLATEAU_SHARE, PLATEAU_MIN, PLATEAU_GAIN = 0.25, 50, 0.01
+
+
+def candidate_lrs(params: TrainParams) -> list[float]:
+    """The configured LR first, then the optimizer's good first guesses, then a
+    decade either side of the configured one; at most 4, none within a
+    quarter decade of another."""
+    lrs = [params.lr, *GOOD_GUESSES.get(params.optimizer, ()), params.lr * 10, params.lr / 10]
+    unique: list[float] = []
+    for lr in lrs:
+        if all(abs(math.log10(lr / u)) > 0.25 for u in unique):
+            unique.append(lr)
+    return unique[:MAX_LRS]
+
+
+def disable_dropout(model: nn.Module) -> int:
+    """Set every dropout module's p to 0; returns how many there were."""
+    found = [m for m in model.modules() if isinstance(m, DROPOUTS)]
+    for m in found:
+        m.p = 0.0
+    return len(found)
+
+
+@torch.no_grad()
+def measure(model: nn.Module, data: TensorData, loss_fn: Callable, batch_size: int) -> tuple[float, float]:
+    """Mean loss and accuracy on ``data`` in train mode (what the optimizer sees;
+    dropout is off), without updating anything but norm statistics."""
+    model.train()
+    loss_sum, correct = 0.0, 0
+    for xb, yb in data.batches(batch_size, shuffle=False):
+        out = model(xb)
+        loss_sum += float(loss_fn(out, yb)) * len(yb)
+        correct += int(correct_count(out, yb))
+    return loss_sum / len(data), correct / len(data)
+
+
+def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Path | None = None,
+                  on_step: OnStep | None = None, *, max_steps: int = DEFAULT_MAX_STEPS,
+                  lrs: list[float] | None = None) -> CheckResult:
+    """Memorise ``samples`` stratified training samples; pass when training
+    accuracy reaches 99% and the loss falls below 30% of its starting value.
+
+    Args:
+        exp: The prepared experiment; each LR starts from the same seeded init.
+        samples: Size of the stratified subset (at least one sample per class).
+        out: Folder for ``overfit_small.png`` (loss and accuracy curves) and
+            ``overfit_small.json``; ``None`` writes nothing.
+        on_step: ``on_step(done, total, lr)`` after each pass over the subset;
+            ``total`` is ``max_steps`` times the number of LRs (an upper bound).
+        max_steps: Step cap per LR.
+        lrs: LRs to try in order (default :func:`candidate_lrs`); stops at the first success.
+
+    Returns:
+        A :class:`CheckResult`; metrics hold ``samples``, ``lr`` and ``steps``
+        of the run that succeeded (or of the best one), ``initial_loss``,
+        ``final_loss``, ``final_acc``, ``chance_acc`` and every ``attempts`` row.
+    """
+    if samples < 1 or max_steps < 1:
+        raise TuneError(f"overfit-small needs samples >= 1 and max_steps >= 1, got {samples} and {max_steps}")
+    idx = stratified_indices(exp.train.labels(), samples, exp.seed)
+    subset = materialise(exp.train, idx, exp.device)
+    chance = label_stats(subset.y, exp.task.num_classes).majority_share
+    batch_size = min(exp.params.batch_size, len(subset))
+    lrs = lrs or candidate_lrs(exp.params)
+    total = max_steps * len(lrs)
+    attempts: list[Attempt] = []
+    for lr in lrs:
+        model, _ = exp.build_model()
+        dropouts = disable_dropout(model)
+        done = sum(a.steps for a in attempts)
+        report = None if on_step is None else (lambda step, lr=lr, done=done: on_step(done + step, total, lr))
+        attempt = train_subset(exp, model, subset, lr, batch_size, max_steps, report)
+        attempts.append(attempt)
+        if attempt.success:
+            break
+
+    best = pick_best(attempts)
+    findings: list[Finding] = []
+    if best.success:
+        if best.lr != lrs[0]:
+            findings.append(Finding(
+                "overfit-lr", "info",
+                f"the configured LR {lrs[0]:g} did not memorise the subset ({attempts[0].steps} steps); "
+                f"{best.lr:g} did in {best.steps}",
+                f"an LR near {best.lr:g} trains this model; tune lr-range finds a good one"))
+    else:
+        findings += failure_findings(subset, attempts, best, chance, max_steps)
+
+    metrics = {"samples": len(subset), "batch_size": batch_size, "max_steps": max_steps,
+               "chance_acc": chance, "dropout_layers_disabled": dropouts, "passed": best.success,
+               "lr": best.lr, "steps": best.steps, "initial_loss": best.initial_loss,
+               "final_loss": best.final_loss, "final_acc": best.final_acc,
+               "lrs_tried": [a.lr for a in attempts], "attempts": [a.to_dict() for a in attempts]}
+    result = CheckResult("overfit-small", findings, metrics)
+    if out is not None:
+        from tuner.plots.overfit import plot_overfit
+
+        folder = out_dir(out)
+        title = f"overfit-small: {exp.task.spec.describe()} ({len(subset)} samples)"
+        result.files.append(str(plot_overfit(attempts, folder / "overfit_small.png", title=title,
+                                             target_acc=TARGET_ACC)))
+        result.files.append(str(save_json(folder / "overfit_small.json", result.to_dict())))
+    return result
+
+
+def train_subset(exp: Experiment, model: nn.Module, subset: TensorData, lr: float, batch_size: int,
+                 max_steps: int, report: Callable[[int], None] | None) -> Attempt:
+    """Train on ``subset`` with the engine until memorised, diverged, or ``max_steps``."""
+    params = exp.params.replace(lr=lr, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
+                                batch_size=batch_size)
+    steps_per_epoch = math.ceil(len(subset) / batch_size)
+    trainer = Trainer(model, params, loss_fn=exp.task.loss_fn, device=exp.device,
+                      steps_per_epoch=steps_per_epoch, total_steps=max_steps)
+    attempt = Attempt(lr, trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    attempt.initial_loss, acc = measure(model, subset, exp.task.loss_fn, batch_size)
+    attempt.curve.append((0, attempt.initial_loss, acc))
+    if not math.isfinite(attempt.initial_loss):
+        attempt.diverged = True
+        attempt.final_loss = attempt.initial_loss
+        return attempt
+    batches = endless_batches(subset, batch_size, torch.Generator().manual_seed(exp.seed), exp.device)
+    best_loss, best_step = attempt.initial_loss, 0
+    patience = max(PLATEAU_MIN, int(PLATEAU_SHARE * max_steps))
+    for step in range(1, max_steps + 1):
+        trainer.step(*next(batches))
+        if step % steps_per_epoch and step != max_steps:
+            continue
+        loss, acc = measure(model, subset, exp.task.loss_fn, batch_size)
+        attempt.steps, attempt.final_loss, attempt.final_acc = step, loss, acc
+        attempt.best_acc = max(attempt.best_acc, acc)
+        attempt.curve.append((step, loss, acc))
+        if report is not None:
+            report(step)
+        if not math.isfinite(loss):
+            attempt.diverged = True
+            break
+        if acc >= TARGET_ACC and loss <= LOSS_DROP * attempt.initial_loss:
+            attempt.success = True
+            break
+        if loss < best_loss * (1 - PLATEAU_GAIN):
+            best_loss, best_step = loss, step
+        elif step - best_step >= patience:
+            break  # a plateau: stuck, not slow
+    if not attempt.success:
+        attempt.outputs_probabilities, attempt.outputs_constant = look_at_outputs(model, subset)
+    return attempt
+
+
+@torch.no_grad()
+def look_at_outputs(model: nn.Module, subset: TensorData) -> tuple[bool, bool]:
+    """(rows are probabilities, every sample gets the same output) after training."""
+    out = model(subset.x[:256]).float()
+    if out.dim() != 2 or not bool(torch.isfinite(out).all()):
+        return False, False
+    spread = (out - out[0]).abs().max()
+    return looks_like_probabilities(out), bool(spread <= 1e-6 * (1 + out.abs().max()))
+
+
+def pick_best(attempts: list[Attempt]) -> Attempt:
+    """The successful attempt, else the one that got furthest (accuracy, then loss)."""
+    for a in attempts:
+        if a.success:
+            return a
+    finite = [a for a in attempts if not a.diverged] or attempts
+    return max(finite, key=lambda a: (a.best_acc, -a.final_loss if math.isfinite(a.final_loss) else -math.inf))
