@@ -1,9 +1,93 @@
-"""Placeholder: this command group is being built (see the issues)."""
+"""``tune lr-range``: decade probe, repeated LR range test, a suggestion with its range."""
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
+from rich.table import Table
+
+from cli.common import Common, with_common
+from cli.output import files_line, fmt, out, print_json, progress
+
+OUTCOME_STYLE = {"drops": "green", "flat": "dim", "exploded": "bold red"}
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    @app.command("lr-range")
+    @with_common
+    def lr_range_cmd(
+        common: Common,
+        probe: Annotated[Optional[list[str]], typer.Option(
+            "--probe", metavar="LR[,LR...]",
+            help="Learning rates of the decade probe, comma-separated or repeated. "
+                 "[default: 1e-1,1e-2,1e-3,1e-4,1e-5]")] = None,
+        iters: Annotated[int, typer.Option(help="Iterations of each range-test sweep.")] = 100,
+        repeats: Annotated[int, typer.Option(
+            help="Sweeps, each with its own seed; the suggestion is their median in log space.")] = 3,
+        start_lr: Annotated[float, typer.Option(help="First LR of the sweep.")] = 1e-7,
+        end_lr: Annotated[float, typer.Option(help="Last LR of the sweep.")] = 10.0,
+    ) -> int:
+        """Find a learning rate: a decade probe, then a repeated range test; saves lr_range.json/.png."""
+        from tuner.lr_range import PROBE_LRS, lr_range, parse_lrs
+        from tuner.lr_range.run import check_settings
+
+        probe_lrs = parse_lrs(probe) if probe else PROBE_LRS
+        check_settings(probe_lrs, iters, repeats, start_lr, end_lr)  # before loading anything
+        exp = common.prepare()
+        with progress(not common.json) as bar:
+            jobs: dict[str, int] = {}
+
+            def on_progress(phase: str, done: int, total: int) -> None:
+                if phase not in jobs:
+                    jobs[phase] = bar.add_task(phase, total=total, status="")
+                bar.update(jobs[phase], completed=done)
+
+            result = lr_range(exp, probe_lrs=probe_lrs, iters=iters, repeats=repeats, start_lr=start_lr,
+                              end_lr=end_lr, out=common.out, on_progress=on_progress)
+        if common.json:
+            print_json(result)
+        else:
+            render(result)
+        return 0
+
+
+def probe_table(result) -> Table:
+    table = Table(title=f"decade probe: {result.settings.get('probe_iters', 100)} steps per LR",
+                  title_justify="left")
+    for col in ("lr", "outcome", "drop"):
+        table.add_column(col, justify="right" if col != "outcome" else "left")
+    for r in result.probe:
+        drop = "—" if r.drop is None else f"{r.drop:+.1%}"
+        table.add_row(fmt(r.lr, 3), f"[{OUTCOME_STYLE[r.outcome]}]{r.outcome}[/]", drop)
+    return table
+
+
+def curve_plot(result):
+    """The median sweep in the terminal, with the suggestion and the range marked."""
+    from cli.textplot import log_x_plot
+    from tuner.lr_range.run import median_curve
+
+    mid = median_curve(result.curves)
+    start = mid.loss[0] if mid.loss else None
+    return log_x_plot(mid.lr, mid.loss, markers=[result.suggested_lr], span=tuple(result.range),
+                      y_cap=None if start is None else start * 1.3)
+
+
+def render(result) -> None:
+    out.print(probe_table(result))
+    out.print()
+    out.print(f"[bold]range test[/] ({result.optimizer}, median of {result.settings.get('repeats')} "
+              f"sweeps × {result.settings.get('iters')} iterations; │ suggestion, ═ search range)")
+    out.print(curve_plot(result))
+    out.print()
+    low, high = result.range
+    out.print(f"suggested lr [bold green]{result.suggested_lr:.3g}[/]   "
+              f"search range [bold]{low:.3g} – {high:.3g}[/]   "
+              f"spread across seeds {result.spread_decades:.2f} decades")
+    per = ", ".join(f"{v:.3g}" for v in result.repeat_suggestions)
+    est = [] if result.probe_estimate is None else [f"probe {result.probe_estimate:.3g}"]
+    out.print(f"[dim]per seed: {per}; {', '.join(est + ['sweeps ' + ', '.join(fmt(v, 3) for v in result.sweep_estimates)])}[/dim]")
+    for w in result.warnings:
+        out.print(f"[yellow]warning:[/] {w}")
+    files_line(result.files)

@@ -1,0 +1,244 @@
+"""``tune lr-range``: the decade probe, the repeated range test, the suggestion,
+and the saved result that the coarse search centres on."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tuner.errors import TuneError
+from tuner.experiment import Experiment
+from tuner.lr_range.probe import PROBE_ITERS, PROBE_LRS, ProbeRow, decade_probe, probe_params
+from tuner.lr_range.suggest import SWEEP_OFFSET_DECADES, suggest
+from tuner.lr_range.sweep import END_LR, START_LR, Sweep, range_test
+from tuner.outdir import load_json, out_dir, save_json
+
+RESULT_FILE = "lr_range.json"
+PLOT_FILE = "lr_range.png"
+DEFAULT_ITERS = 100
+DEFAULT_REPEATS = 3
+MIN_ITERS = 10
+
+# on_progress(phase, done, total): phase is "probe" or "sweep".
+OnProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Curve:
+    """One sweep as drawn: LR and smoothed loss per step."""
+
+    lr: list[float]
+    loss: list[float]
+    diverged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "loss": self.loss, "diverged": self.diverged}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Curve":
+        return Curve([float(v) for v in d["lr"]],
+                     [math.nan if v is None else float(v) for v in d["loss"]], bool(d.get("diverged")))
+
+
+@dataclass
+class LRRangeResult:
+    """Everything ``tune lr-range`` found; ``to_dict`` is the ``--json`` output
+    and the content of ``<out>/lr_range.json``.
+
+    ``range`` is the ``[low, high]`` span recommended for the coarse search;
+    ``spread_decades`` is how far apart the per-repeat suggestions were.
+    """
+
+    suggested_lr: float
+    range: tuple[float, float]
+    spread_decades: float
+    probe: list[ProbeRow]
+    diverged: bool
+    warnings: list[str]
+    optimizer: str
+    repeat_suggestions: list[float] = field(default_factory=list)
+    probe_estimate: float | None = None
+    sweep_estimates: list[float | None] = field(default_factory=list)
+    curves: list[Curve] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    task: str = ""
+    seed: int = 0
+    seconds: float = math.nan
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suggested_lr": self.suggested_lr,
+            "range": list(self.range),
+            "spread_decades": self.spread_decades,
+            "probe": [r.to_dict() for r in self.probe],
+            "diverged": self.diverged,
+            "warnings": list(self.warnings),
+            "optimizer": self.optimizer,
+            "repeat_suggestions": self.repeat_suggestions,
+            "probe_estimate": self.probe_estimate,
+            "sweep_estimates": self.sweep_estimates,
+            "settings": self.settings,
+            "task": self.task,
+            "seed": self.seed,
+            "seconds": self.seconds,
+            "curves": [c.to_dict() for c in self.curves],
+            "files": self.files,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "LRRangeResult":
+        low, high = d["range"]
+        return LRRangeResult(
+            float(d["suggested_lr"]), (float(low), float(high)), float(d.get("spread_decades") or 0.0),
+            [ProbeRow.from_dict(r) for r in d.get("probe", [])], bool(d.get("diverged")),
+            list(d.get("warnings", [])), str(d.get("optimizer", "")),
+            [float(v) for v in d.get("repeat_suggestions", [])], d.get("probe_estimate"),
+            list(d.get("sweep_estimates", [])), [Curve.from_dict(c) for c in d.get("curves", [])],
+            dict(d.get("settings", {})), str(d.get("task", "")), int(d.get("seed", 0)),
+            math.nan if d.get("seconds") is None else float(d["seconds"]), list(d.get("files", [])))
+
+
+def check_settings(probe_lrs: tuple[float, ...], iters: int, repeats: int,
+                   start_lr: float, end_lr: float) -> None:
+    """Reject settings no run could use, naming the flag (before anything runs)."""
+    bad = [lr for lr in probe_lrs if not (math.isfinite(lr) and lr > 0)]
+    if bad:
+        raise TuneError(f"--probe {bad[0]:g}: every probe LR must be a positive number",
+                        "for example --probe 1e-1,1e-2,1e-3")
+    if iters < MIN_ITERS:
+        raise TuneError(f"--iters {iters}: the sweep needs at least {MIN_ITERS} iterations",
+                        f"use the default --iters {DEFAULT_ITERS}")
+    if repeats < 1:
+        raise TuneError(f"--repeats {repeats}: must be at least 1", f"use the default --repeats {DEFAULT_REPEATS}")
+    if not (0 < start_lr < end_lr and math.isfinite(end_lr)):
+        raise TuneError(f"--start-lr {start_lr:g} --end-lr {end_lr:g}: need 0 < start < end",
+                        f"for example --start-lr {START_LR:g} --end-lr {END_LR:g}")
+
+
+def parse_lrs(texts: list[str]) -> tuple[float, ...]:
+    """``--probe`` values: each may be a comma-separated list (``1e-1,1e-2``)."""
+    lrs: list[float] = []
+    for text in texts:
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            try:
+                lrs.append(float(part))
+            except ValueError:
+                raise TuneError(f"--probe {part.strip()}: not a number",
+                                "give learning rates like --probe 1e-1,1e-2,1e-3") from None
+    if not lrs:
+        raise TuneError("--probe: no learning rate given", "for example --probe 1e-1,1e-2,1e-3")
+    return tuple(sorted(set(lrs), reverse=True))
+
+
+def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters: int = DEFAULT_ITERS,
+             repeats: int = DEFAULT_REPEATS, start_lr: float = START_LR, end_lr: float = END_LR,
+             probe_iters: int = PROBE_ITERS, out: str | Path | None = None,
+             on_progress: OnProgress | None = None) -> LRRangeResult:
+    """Probe, sweep ``repeats`` times, suggest; save to ``out`` when given.
+
+    Everything starts from ``exp.build_model()`` (seeded: the weights the user
+    will train from) and is restored in memory between runs. The sweeps use
+    the task's optimizer settings; repeat ``r`` shuffles with its own seed.
+    """
+    import time
+
+    check_settings(probe_lrs, iters, repeats, start_lr, end_lr)
+    started = time.perf_counter()
+    model, _ = exp.build_model()
+    common = dict(loss_fn=exp.task.loss_fn, device=exp.device)
+    report = (lambda phase: (lambda done, total: on_progress(phase, done, total))) if on_progress else (
+        lambda phase: None)
+
+    pparams = probe_params(exp.params, "weight_decay" in exp.overrides)
+    rows = decade_probe(model, exp.train, pparams, lrs=probe_lrs, iters=probe_iters, seed=exp.seed,
+                        on_step=report("probe"), **common)
+    sweeps: list[Sweep] = []
+    for r in range(repeats):
+        def on_step(done: int, _total: int, r: int = r) -> None:
+            if on_progress is not None:
+                on_progress("sweep", r * iters + done, repeats * iters)
+        sweeps.append(range_test(model, exp.train, exp.params, start_lr=start_lr, end_lr=end_lr,
+                                 iters=iters, seed=exp.seed * 1000 + r, on_step=on_step, **common))
+    if on_progress is not None:
+        on_progress("sweep", repeats * iters, repeats * iters)
+
+    s = suggest(rows, sweeps, exp.params.lr)
+    edges = [10 ** SWEEP_OFFSET_DECADES * v for v in s.sweep_lrs if v is not None]
+    warnings = probe_warnings(rows, s.lr, statistics.median(edges) if edges else None) + s.warnings
+    undiverged = sum(not sw.diverged for sw in sweeps)
+    if undiverged:
+        warnings.append(f"the loss never diverged up to lr {end_lr:g} in {undiverged} of {repeats} "
+                        f"sweep(s): the upper edge is not located; raise --end-lr")
+    result = LRRangeResult(
+        s.lr, (s.low, s.high), s.spread_decades, rows, undiverged == 0, warnings, exp.params.optimizer,
+        s.per_repeat, s.probe_lr, s.sweep_lrs,
+        [Curve(sw.lrs, sw.smoothed, sw.diverged) for sw in sweeps],
+        {"start_lr": start_lr, "end_lr": end_lr, "iters": iters, "repeats": repeats,
+         "probe_iters": probe_iters, "batch_size": exp.params.batch_size,
+         "weight_decay": exp.params.weight_decay, "probe_weight_decay": pparams.weight_decay,
+         "momentum": exp.params.momentum if exp.params.optimizer == "sgd" else None},
+        exp.task.spec.describe(), exp.seed, time.perf_counter() - started)
+    if out is not None:
+        save_lr_range(result, out)
+    return result
+
+
+def probe_warnings(rows: list[ProbeRow], suggested: float, edge: float | None) -> list[str]:
+    """What the probe says about the suggestion and about itself; ``edge`` is
+    the LR where the sweeps' loss bottomed out (median), if it did."""
+    warnings = []
+    if not any(r.outcome == "drops" for r in rows):
+        warnings.append("no probe LR made the loss drop: every one exploded or stayed flat")
+        return warnings
+    exploded_below = [r.lr for r in rows if r.outcome == "exploded" and r.lr <= suggested * 10 ** 0.25]
+    if exploded_below:
+        warnings.append(f"the probe exploded at lr {min(exploded_below):g}, at or below the suggestion "
+                        f"{suggested:.3g}: start the search lower")
+    drops = [r for r in rows if r.outcome == "drops"]
+    best = max(drops, key=lambda r: r.drop or 0.0)
+    if best.lr == max(r.lr for r in rows) and edge is not None and edge > best.lr * 10 ** 0.5:
+        warnings.append(f"the largest probe LR ({best.lr:g}) trained best and the sweep stayed stable "
+                        f"up to {edge:.2g}: a larger LR may be better (add one to --probe)")
+    elif best.lr == min(r.lr for r in rows):
+        warnings.append(f"the smallest probe LR ({best.lr:g}) trained best: a smaller LR may be better "
+                        f"(add one to --probe)")
+    return warnings
+
+
+def save_lr_range(result: LRRangeResult, out: str | Path) -> list[str]:
+    """Write ``lr_range.json`` and ``lr_range.png`` to ``out`` (atomically)."""
+    from tuner.plots.lr import plot_lr_range
+
+    folder = out_dir(out)
+    png = plot_lr_range(result, folder / PLOT_FILE)
+    result.files = [str(folder / RESULT_FILE), str(png)]
+    save_json(folder / RESULT_FILE, result.to_dict())
+    return result.files
+
+
+def load_lr_range(out: str | Path) -> LRRangeResult | None:
+    """The result saved in ``out`` by ``tune lr-range``, or ``None`` if there is none."""
+    path = Path(out) / RESULT_FILE
+    if not path.exists():
+        return None
+    try:
+        return LRRangeResult.from_dict(load_json(path))
+    except (KeyError, TypeError, ValueError):
+        raise TuneError(f"{path}: not a result of tune lr-range", "run tune lr-range again") from None
+
+
+def median_curve(curves: list[Curve]) -> Curve:
+    """The median smoothed loss over the repeats, step by step, while all of them ran."""
+    n = min((len(c.loss) for c in curves), default=0)
+    lrs = curves[0].lr[:n] if curves else []
+    loss = []
+    for i in range(n):
+        values = [c.loss[i] for c in curves if math.isfinite(c.loss[i])]
+        loss.append(statistics.median(values) if values else math.nan)
+    return Curve(lrs, loss, all(c.diverged for c in curves))
