@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
             "--probe", metavar="LR[,LR...]",
             help="Learning rates of the decade probe, comma-separated or repeated. "
                  "[default: 1e-1,1e-2,1e-3,1e-4,1e-5]")] = None,
+        probe_iters: Annotated[int, typer.Option(help="Training steps at each probe LR.")] = 100,
         iters: Annotated[int, typer.Option(help="Iterations of each range-test sweep.")] = 100,
         repeats: Annotated[int, typer.Option(
             help="Sweeps, each with its own seed; the suggestion is their median in log space.")] = 3,
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from tuner.lr_range.run import check_settings
 
         probe_lrs = parse_lrs(probe) if probe else PROBE_LRS
-        check_settings(probe_lrs, iters, repeats, start_lr, end_lr)  # before loading anything
+        check_settings(probe_lrs, iters, repeats, start_lr, end_lr, probe_iters)  # before loading anything
         exp = common.prepare()
         with progress(not common.json) as bar:
             jobs: dict[str, int] = {}
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
                 bar.update(jobs[phase], completed=done)
 
             result = lr_range(exp, probe_lrs=probe_lrs, iters=iters, repeats=repeats, start_lr=start_lr,
-                              end_lr=end_lr, out=common.out, on_progress=on_progress)
+                              end_lr=end_lr, probe_iters=probe_iters, out=common.out, on_progress=on_progress)
         if common.json:
             print_json(result)
         else:

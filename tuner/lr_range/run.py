@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -103,7 +104,7 @@ class LRRangeResult:
 
 
 def check_settings(probe_lrs: tuple[float, ...], iters: int, repeats: int,
-                   start_lr: float, end_lr: float) -> None:
+                   start_lr: float, end_lr: float, probe_iters: int = PROBE_ITERS) -> None:
     """Reject settings no run could use, naming the flag (before anything runs)."""
     bad = [lr for lr in probe_lrs if not (math.isfinite(lr) and lr > 0)]
     if bad:
@@ -112,6 +113,9 @@ def check_settings(probe_lrs: tuple[float, ...], iters: int, repeats: int,
     if iters < MIN_ITERS:
         raise TuneError(f"--iters {iters}: the sweep needs at least {MIN_ITERS} iterations",
                         f"use the default --iters {DEFAULT_ITERS}")
+    if probe_iters < 1:
+        raise TuneError(f"--probe-iters {probe_iters}: must be at least 1",
+                        f"use the default --probe-iters {PROBE_ITERS}")
     if repeats < 1:
         raise TuneError(f"--repeats {repeats}: must be at least 1", f"use the default --repeats {DEFAULT_REPEATS}")
     if not (0 < start_lr < end_lr and math.isfinite(end_lr)):
@@ -146,27 +150,25 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
     will train from) and is restored in memory between runs. The sweeps use
     the task's optimizer settings; repeat ``r`` shuffles with its own seed.
     """
-    import time
-
-    check_settings(probe_lrs, iters, repeats, start_lr, end_lr)
+    check_settings(probe_lrs, iters, repeats, start_lr, end_lr, probe_iters)
     started = time.perf_counter()
     model, _ = exp.build_model()
     common = dict(loss_fn=exp.task.loss_fn, device=exp.device)
-    report = (lambda phase: (lambda done, total: on_progress(phase, done, total))) if on_progress else (
-        lambda phase: None)
+
+    def report(phase: str, offset: int = 0, total: int | None = None) -> Callable[[int, int], None] | None:
+        if on_progress is None:
+            return None
+        return lambda done, n: on_progress(phase, offset + done, total or n)
 
     pparams = probe_params(exp.params, "weight_decay" in exp.overrides)
     rows = decade_probe(model, exp.train, pparams, lrs=probe_lrs, iters=probe_iters, seed=exp.seed,
                         on_step=report("probe"), **common)
-    sweeps: list[Sweep] = []
-    for r in range(repeats):
-        def on_step(done: int, _total: int, r: int = r) -> None:
-            if on_progress is not None:
-                on_progress("sweep", r * iters + done, repeats * iters)
-        sweeps.append(range_test(model, exp.train, exp.params, start_lr=start_lr, end_lr=end_lr,
-                                 iters=iters, seed=exp.seed * 1000 + r, on_step=on_step, **common))
+    sweeps = [range_test(model, exp.train, exp.params, start_lr=start_lr, end_lr=end_lr, iters=iters,
+                         seed=exp.seed * 1000 + r, on_step=report("sweep", r * iters, repeats * iters),
+                         **common)
+              for r in range(repeats)]
     if on_progress is not None:
-        on_progress("sweep", repeats * iters, repeats * iters)
+        on_progress("sweep", repeats * iters, repeats * iters)  # a diverged sweep ends early
 
     s = suggest(rows, sweeps, exp.params.lr)
     edges = [10 ** SWEEP_OFFSET_DECADES * v for v in s.sweep_lrs if v is not None]
