@@ -45,6 +45,11 @@ MAX_LRS = 4
 # An attempt stops early when its loss has not improved by 1% for this share
 # of the step cap (at least PLATEAU_MIN steps): more of the same will not help.
 PLATEAU_SHARE, PLATEAU_MIN, PLATEAU_GAIN = 0.25, 50, 0.01
+# Once accuracy has reached the target, a healthy cross-entropy falls fast;
+# still above the bar this many steps later, it has hit a floor.
+FLOOR_STEPS = 50
+# Measure the subset after whole passes over it, at least this many steps apart.
+MEASURE_EVERY = 5
 
 
 def candidate_lrs(params: TrainParams) -> list[float]:
@@ -165,11 +170,12 @@ def train_subset(exp: Experiment, model: nn.Module, subset: TensorData, lr: floa
         attempt.final_loss = attempt.initial_loss
         return attempt
     batches = endless_batches(subset, batch_size, torch.Generator().manual_seed(exp.seed), exp.device)
-    best_loss, best_step = attempt.initial_loss, 0
+    every = steps_per_epoch * math.ceil(MEASURE_EVERY / steps_per_epoch)
+    best_loss, best_step, memorised_at = attempt.initial_loss, 0, None
     patience = max(PLATEAU_MIN, int(PLATEAU_SHARE * max_steps))
     for step in range(1, max_steps + 1):
         trainer.step(*next(batches))
-        if step % steps_per_epoch and step != max_steps:
+        if step % every and step != max_steps:
             continue
         loss, acc = measure(model, subset, exp.task.loss_fn, batch_size)
         attempt.steps, attempt.final_loss, attempt.final_acc = step, loss, acc
@@ -180,9 +186,13 @@ def train_subset(exp: Experiment, model: nn.Module, subset: TensorData, lr: floa
         if not math.isfinite(loss):
             attempt.diverged = True
             break
-        if acc >= TARGET_ACC and loss <= LOSS_DROP * attempt.initial_loss:
-            attempt.success = True
-            break
+        if acc >= TARGET_ACC:
+            if loss <= LOSS_DROP * attempt.initial_loss:
+                attempt.success = True
+                break
+            memorised_at = step if memorised_at is None else memorised_at
+            if step - memorised_at >= FLOOR_STEPS:
+                break  # accuracy is there, the loss will not follow
         if loss < best_loss * (1 - PLATEAU_GAIN):
             best_loss, best_step = loss, step
         elif step - best_step >= patience:

@@ -23,9 +23,10 @@ from tuner.findings import Finding
 TARGET_ACC = 0.99
 # "The loss clearly down": at most this share of the loss before training.
 LOSS_DROP = 0.3
-# Accuracy "rises" past this share of the way from chance to 100%; it "stays
+# Accuracy "rises" (nearly memorised) past this share of the way from chance to
+# 100%, which tells a loss floor from a lack of capacity; it "stays
 # at chance" below the second share.
-RISING, AT_CHANCE = 0.5, 0.1
+RISING, AT_CHANCE = 0.9, 0.1
 
 
 @dataclass
