@@ -1,9 +1,51 @@
-"""Placeholder: this command group is being built (see the issues)."""
+"""``tune diagnose``: read the curves of a run and prescribe (step 6).
 
-from __future__ import annotations
+Exit codes: 0 when the verdict is ``pass`` (good-fit) or ``warn`` (something
+to improve: unstable, overfitting, underfitting, still-improving), 1 when it
+is ``fail`` (diverged), 2 for bad input.
+"""
+
+# No ``from __future__ import annotations`` here: typer reads the Annotated
+# options at runtime, through @with_common's signature.
+from typing import Annotated, Any, Optional
 
 import typer
 
+from cli.common import Common, with_common
+from cli.output import files_line, findings_panel, kv_table, out, print_json
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    @app.command("diagnose")
+    @with_common
+    def diagnose(
+        common: Common,
+        study: Annotated[Optional[str], typer.Option(
+            help="Diagnose a trial of this study. (default: the most recent study)")] = None,
+        trial: Annotated[Optional[int], typer.Option(
+            help="Trial number in the study. (default: the study's best trial)")] = None,
+        curves: Annotated[Optional[str], typer.Option(
+            metavar="FILE",
+            help="Per-epoch curves from any training, CSV or JSON: epoch, train_loss, val_loss "
+                 "[, train_acc, val_acc]. tune train's history.csv/json work as they are.")] = None,
+        storage: Annotated[Optional[str], typer.Option(
+            help="Optuna storage URL or journal file holding the study. "
+                 "(default: OUT/studies.journal)")] = None,
+    ) -> int:
+        """Step 6: read the learning curves, name what is wrong, and say what to change."""
+        from tuner.diagnose.report import diagnose_and_save, load_input
+
+        run, source = load_input(common.out, curves=curves, study=study, trial=trial,
+                                 storage=storage)
+        result = diagnose_and_save(run, common.out, source=source)
+        if common.json:
+            print_json(result)
+        else:
+            render(result)
+        return 1 if result.verdict == "fail" else 0
+
+
+def render(result: Any) -> None:
+    out.print(findings_panel(f"diagnose · {result.source}", result.verdict, result.diagnoses))
+    out.print(kv_table("run", result.metrics))
+    files_line(result.files)

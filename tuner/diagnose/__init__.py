@@ -1,0 +1,17 @@
+"""Step 6 of the procedure: read learning curves and prescribe.
+
+``diagnose(history)`` returns which of six fixed codes hold (``diverged``,
+``unstable``, ``overfitting``, ``underfitting``, ``still-improving``,
+``good-fit``), each with its evidence and concrete ``--hp`` advice, and a
+verdict. ``load_curves(path)`` reads curves from any training (CSV or JSON);
+``history_from_study`` reads a search trial's curves.
+"""
+
+from __future__ import annotations
+
+from tuner.diagnose.core import diagnose
+from tuner.diagnose.curves import RunCurves, load_curves, read_curves
+from tuner.diagnose.result import CODES, DiagnoseResult, Diagnosis
+
+__all__ = ["CODES", "DiagnoseResult", "Diagnosis", "RunCurves", "diagnose", "load_curves",
+           "read_curves"]

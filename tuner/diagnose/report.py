@@ -1,0 +1,57 @@
+"""``tune diagnose`` as one call: find the curves, diagnose, write the results.
+
+Writes ``<out>/diagnose.json`` (the result, which later steps read) and
+``<out>/diagnose.png`` (the annotated curves); ``tune run`` may pass its own
+``stem`` to keep one pair per round.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuner.diagnose.core import diagnose
+from tuner.diagnose.curves import RunCurves, read_curves
+from tuner.diagnose.result import DiagnoseResult
+from tuner.errors import TuneError
+from tuner.outdir import out_dir, save_json
+
+TRAIN_HISTORY = "history.json"  # what tune train writes to --out
+
+
+def load_input(out: str | Path, *, curves: str | None = None, study: str | None = None,
+               trial: int | None = None, storage: str | None = None) -> tuple[RunCurves, str]:
+    """The curves to diagnose and a label for them.
+
+    ``--curves FILE`` reads that file. Otherwise a study: ``--study``/``--trial``
+    when given, else the best trial of the most recent study in ``out`` (or
+    ``storage``). With no study at all, ``out``'s ``history.json`` from
+    ``tune train`` is used, so ``tune train && tune diagnose`` works.
+    """
+    if curves is not None:
+        if study is not None or trial is not None or storage is not None:
+            raise TuneError("--curves excludes --study, --trial and --storage",
+                            "diagnose either a curves file or a search trial")
+        return read_curves(curves), str(curves)
+    from tuner.search.storage import journal_path
+
+    fallback = Path(out) / TRAIN_HISTORY
+    if study is None and trial is None and storage is None and not journal_path(out).is_file() \
+            and fallback.is_file():
+        return read_curves(fallback), str(fallback)
+    from tuner.diagnose.study import study_curves
+
+    return study_curves(out, study, trial, storage)
+
+
+def diagnose_and_save(run: RunCurves, out: str | Path, *, source: str = "",
+                      stem: str = "diagnose") -> DiagnoseResult:
+    """Diagnose ``run`` and write ``<out>/<stem>.png`` and ``<out>/<stem>.json``."""
+    from tuner.plots.diagnose import plot_diagnosis
+
+    result = diagnose(run.history, hyper=run.hyperparameters, source=source)
+    folder = out_dir(out)
+    png, js = folder / f"{stem}.png", folder / f"{stem}.json"
+    result.files = [str(png), str(js)]
+    plot_diagnosis(run.history, result, png)
+    save_json(js, result.to_dict())
+    return result

@@ -1,0 +1,74 @@
+"""A diagnosis as data: codes with evidence and advice, and one verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuner.findings import Severity, Verdict, verdict_of, Finding
+
+# The public diagnosis codes, in the order they are reported.
+CODES = ("diverged", "unstable", "overfitting", "underfitting", "still-improving", "good-fit")
+
+# How much each code weighs in the verdict: a run that diverged failed (exit 1);
+# the others have something to fix but produced a usable model (warn, exit 0);
+# a good fit passes.
+SEVERITY: dict[str, Severity] = {"diverged": "fail", "unstable": "warn", "overfitting": "warn",
+                                 "underfitting": "warn", "still-improving": "warn",
+                                 "good-fit": "info"}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One code that holds for the curves.
+
+    ``evidence`` holds the numbers the rule compared; ``message`` says them in a
+    sentence; ``advice`` is what to change, ending with ``--hp`` flags; ``hp`` is
+    the same change as a dict (``tune run`` applies it).
+    """
+
+    code: str
+    message: str
+    evidence: dict[str, Any]
+    advice: str
+    hp: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "evidence": self.evidence, "advice": self.advice,
+                "message": self.message, "severity": self.severity, "hp": self.hp}
+
+
+@dataclass
+class DiagnoseResult:
+    """Every diagnosis that holds, the run's summary numbers, and where it came from.
+
+    ``source`` names the curves (a file, or ``study NAME trial N``);
+    ``hyperparameters`` are the run's settings when known (they make the
+    advice concrete); ``files`` lists what was written (the annotated plot).
+    """
+
+    diagnoses: list[Diagnosis]
+    metrics: dict[str, Any]
+    source: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def codes(self) -> list[str]:
+        return [d.code for d in self.diagnoses]
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of([Finding(d.code, d.severity, d.message) for d in self.diagnoses])
+
+    def get(self, code: str) -> Diagnosis | None:
+        return next((d for d in self.diagnoses if d.code == code), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"diagnoses": [d.to_dict() for d in self.diagnoses], "verdict": self.verdict,
+                "codes": self.codes, "metrics": self.metrics, "source": self.source,
+                "hyperparameters": self.hyperparameters, "files": self.files}
