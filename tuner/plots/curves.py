@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any, Callable
 
 from tuner.engine import History
 from tuner.plots import pyplot, save_figure
 
 
 def plot_history(history: History, path: Path, *, title: str = "",
-                 notes: list[str] | None = None) -> Path:
-    """Two panels (loss, accuracy) against epoch; ``notes`` are printed under the title."""
+                 notes: list[str] | None = None,
+                 annotate: Callable[[Any, Any], None] | None = None) -> Path:
+    """Two panels (loss, accuracy) against epoch; ``notes`` are printed under the title.
+
+    ``annotate(ax_loss, ax_acc)``, when given, draws extra marks before saving.
+    """
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = history.column("epoch")
@@ -32,4 +37,6 @@ def plot_history(history: History, path: Path, *, title: str = "",
     heading = title + ("\n" + "; ".join(notes) if notes else "")
     if heading:
         fig.suptitle(heading, fontsize=10)
+    if annotate is not None:
+        annotate(ax_loss, ax_acc)
     return save_figure(fig, path)
