@@ -196,8 +196,9 @@ def test_cli_json_contract_png_and_exit_codes(tune):
 @pytest.mark.parametrize("args, fragment", [
     (["--curves", "missing.csv"], "no such file"),
     (["--curves", "x.csv", "--study", "s"], "--curves excludes"),
-    ([], "no studies"),
+    ([], "nothing to diagnose"),
     (["--study", "nope"], "no studies"),
+    (["--trial", "0"], "no studies"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tune, args, fragment):
     r = tune("diagnose", *args, "--out", "out")
@@ -222,10 +223,12 @@ def test_real_short_training_then_diagnose(tune):
 
 # --- --study: trials written as tune search writes them ---------------------------------
 
-def add_study(out: Path, name: str, runs: list[tuple[str, float]]) -> None:
-    """A study whose trials carry fixture curves in user_attrs, like tune search's."""
+def add_study(out: Path, name: str, runs: list[tuple[str, float | None]]) -> None:
+    """A study whose trials carry fixture curves in user_attrs, like tune search's
+    (a value of None makes a failed trial)."""
     import optuna
     from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
 
     from tuner.jsonable import to_jsonable
     from tuner.search.storage import open_storage
@@ -234,7 +237,7 @@ def add_study(out: Path, name: str, runs: list[tuple[str, float]]) -> None:
     for fixture, value in runs:
         run = read_curves(CURVES / f"{fixture}.json")
         study.add_trial(optuna.trial.create_trial(
-            value=value, params={"lr": run.hyperparameters["lr"]},
+            state=TrialState.FAIL if value is None else TrialState.COMPLETE, value=value, params={"lr": run.hyperparameters["lr"]},
             distributions={"lr": FloatDistribution(1e-5, 10, log=True)},
             user_attrs={"history": to_jsonable(run.history.to_dict()),
                         "hp": to_jsonable(run.hyperparameters)}))
@@ -243,7 +246,7 @@ def add_study(out: Path, name: str, runs: list[tuple[str, float]]) -> None:
 def test_study_best_trial_by_default_and_trial_by_number(tune):
     out = Path(".tune")
     add_study(out, "older", [("underfitting", 0.5)])
-    add_study(out, "newer", [("unstable", 0.96), ("good-fit", 0.975)])
+    add_study(out, "newer", [("unstable", 0.96), ("good-fit", 0.975), ("diverged-nan", None)])
     r = tune("diagnose", "--json")  # most recent study, its best trial
     assert r.code == 0, r.stderr
     assert r.json()["source"] == "study newer trial 1"
@@ -253,6 +256,8 @@ def test_study_best_trial_by_default_and_trial_by_number(tune):
     assert r.json()["diagnoses"][0]["hp"]["lr"] < 0.02  # advice from the trial's own hp
     r = tune("diagnose", "--study", "older", "--json")
     assert [d["code"] for d in r.json()["diagnoses"]] == ["underfitting"]
+    r = tune("diagnose", "--trial", "2", "--json")  # a failed trial's curves are readable too
+    assert r.code == 1 and [d["code"] for d in r.json()["diagnoses"]] == ["diverged"]
     r = tune("diagnose", "--study", "newer", "--trial", "7")
     assert r.code == 2 and "no such trial" in r.stderr
     r = tune("diagnose", "--study", "missing")

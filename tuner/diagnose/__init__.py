@@ -4,14 +4,16 @@
 ``unstable``, ``overfitting``, ``underfitting``, ``still-improving``,
 ``good-fit``), each with its evidence and concrete ``--hp`` advice, and a
 verdict. ``load_curves(path)`` reads curves from any training (CSV or JSON);
-``history_from_study`` reads a search trial's curves.
+``diagnose_and_save`` also writes the annotated PNG and the JSON result
+(what ``tune run`` calls after each training).
 """
 
 from __future__ import annotations
 
 from tuner.diagnose.core import diagnose
 from tuner.diagnose.curves import RunCurves, load_curves, read_curves
+from tuner.diagnose.report import diagnose_and_save
 from tuner.diagnose.result import CODES, DiagnoseResult, Diagnosis
 
-__all__ = ["CODES", "DiagnoseResult", "Diagnosis", "RunCurves", "diagnose", "load_curves",
-           "read_curves"]
+__all__ = ["CODES", "DiagnoseResult", "Diagnosis", "RunCurves", "diagnose", "diagnose_and_save",
+           "load_curves", "read_curves"]

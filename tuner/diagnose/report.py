@@ -35,8 +35,10 @@ def load_input(out: str | Path, *, curves: str | None = None, study: str | None 
     from tuner.search.storage import journal_path
 
     fallback = Path(out) / TRAIN_HISTORY
-    if study is None and trial is None and storage is None and not journal_path(out).is_file() \
-            and fallback.is_file():
+    if study is None and trial is None and storage is None and not journal_path(out).is_file():
+        if not fallback.is_file():
+            raise TuneError(f"nothing to diagnose in {out}: no studies and no {TRAIN_HISTORY}",
+                            "run tune search or tune train first, or pass --curves FILE")
         return read_curves(fallback), str(fallback)
     from tuner.diagnose.study import study_curves
 
