@@ -58,7 +58,7 @@ def candidate_lrs(params: TrainParams) -> list[float]:
     quarter decade of another."""
     lrs = [params.lr, *GOOD_GUESSES.get(params.optimizer, ()), params.lr * 10, params.lr / 10]
     unique: list[float] = []
-    for lr in lrs:
+    for lr in (float(f"{v:.3g}") for v in lrs):  # 3e-4 * 10 is 0.0029999999999999996
         if all(abs(math.log10(lr / u)) > 0.25 for u in unique):
             unique.append(lr)
     return unique[:MAX_LRS]
