@@ -206,6 +206,18 @@ def test_command_human_output_and_never_diverged_warning(tune):
     assert "never diverged" in run.stdout
 
 
+def test_no_lr_makes_the_loss_fall_exit_1_with_warnings(tune):
+    run = tune("lr-range", "--probe", "1e-9", "--probe-iters", "10", "--start-lr", "1e-10",
+               "--end-lr", "1e-8", "--iters", "20", "--repeats", "1", "--hp", "width=32", "--json")
+    assert run.code == 1, run.stderr
+    result = run.json()
+    assert [p["outcome"] for p in result["probe"]] == ["flat"]
+    assert result["diverged"] is False
+    assert any("never fell" in w for w in result["warnings"])
+    assert any("never diverged" in w for w in result["warnings"])
+    assert result["suggested_lr"] == 1e-3  # the configured lr, kept
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--probe", "abc"], "--probe abc"),
     (["--probe", "-1"], "--probe -1"),

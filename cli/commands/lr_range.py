@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
             print_json(result)
         else:
             render(result)
-        return 0
+        return 0 if result.measured else 1  # no LR made the loss fall: nothing to centre a search on
 
 
 def probe_table(result) -> Table:

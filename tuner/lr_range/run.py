@@ -70,6 +70,11 @@ class LRRangeResult:
     seconds: float = math.nan
     files: list[str] = field(default_factory=list)
 
+    @property
+    def measured(self) -> bool:
+        """False when the loss never fell, so ``suggested_lr`` is only the configured LR."""
+        return self.probe_estimate is not None or any(v is not None for v in self.sweep_estimates)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "suggested_lr": self.suggested_lr,

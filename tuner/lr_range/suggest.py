@@ -22,7 +22,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from tuner.lr_range.probe import ProbeRow
+from tuner.lr_range.probe import FLAT_DROP, ProbeRow
 from tuner.lr_range.sweep import Sweep
 
 # Smith: the useful maximum is where the loss stops falling; train a bit below it.
@@ -85,12 +85,12 @@ def probe_estimate(rows: list[ProbeRow]) -> float | None:
 
 def sweep_estimate(sweep: Sweep) -> float | None:
     """log10 of half a decade below the sweep's lowest smoothed loss; ``None``
-    when the loss never fell below where it started."""
+    when the loss never fell clearly (by the probe's flat threshold) below its start."""
     finite = [(v, i) for i, v in enumerate(sweep.smoothed) if math.isfinite(v)]
     if len(finite) < 3:
         return None
     best, i = min(finite)
-    if not best < sweep.smoothed[0]:
+    if not best < sweep.smoothed[0] * (1 - FLAT_DROP):
         return None
     return math.log10(sweep.lrs[i]) - SWEEP_OFFSET_DECADES
 
