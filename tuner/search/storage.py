@@ -15,6 +15,7 @@ journal file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import datetime
@@ -58,8 +59,7 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
 
             return JournalStorage(JournalRedisBackend(url))
         if "://" in url:
-            # Heartbeats let a worker that died mid-trial be noticed by the others.
-            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+            return optuna.storages.RDBStorage(url)
         path = Path(url)
         if path.is_dir():
             raise TuneError(f"--storage {url}: is a folder",
@@ -80,9 +80,44 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
 def _journal_backend(path: Path) -> Any:
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
+    class TrialSyncedJournal(JournalFileBackend):
+        """Optuna's journal file, fsynced once per trial instead of once per write.
+
+        Optuna fsyncs every record (each suggestion, report and attribute: ~20
+        per trial, a few milliseconds each), which costs more than the
+        training of a short trial. Here each record is still written and
+        flushed to the OS under the journal's lock, so other processes see it
+        at once and a crashed process loses nothing; :func:`sync_storage`
+        fsyncs after each trial, so only a power cut can lose the running trial.
+        """
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            try:
+                from optuna.storages.journal._file import get_lock_file
+
+                lock, file_path = self._lock, self._file_path
+            except (ImportError, AttributeError):  # another Optuna layout: keep its own way
+                return super().append_logs(logs)
+            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            with get_lock_file(lock):
+                with open(file_path, "ab") as f:
+                    f.write(text.encode("utf-8"))
+            return None
+
+        def sync(self) -> None:
+            with open(self._file_path, "ab") as f:
+                os.fsync(f.fileno())
+
     # The symlink lock is the fast default on POSIX; Windows needs the open() lock.
     lock = JournalFileOpenLock(str(path)) if os.name == "nt" else None
-    return JournalFileBackend(str(path), lock_obj=lock)
+    return TrialSyncedJournal(str(path), lock_obj=lock)
+
+
+def sync_storage(storage: Any) -> None:
+    """Make what a journal file holds durable (a no-op for other storages)."""
+    sync = getattr(getattr(storage, "_backend", None), "sync", None)
+    if sync is not None:
+        sync()
 
 
 def _quiet_optuna() -> None:

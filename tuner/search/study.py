@@ -27,7 +27,7 @@ import numpy as np
 from tuner.experiment import Experiment
 from tuner.search.objective import TrialOutcome, run_trial
 from tuner.search.space import SearchSpace
-from tuner.search.storage import journal_path, open_storage
+from tuner.search.storage import journal_path, open_storage, sync_storage
 
 PRUNERS = ("auto", "median", "hyperband", "asha", "none")
 FINE_STARTUP = 3  # random trials before TPE models the fine space (after the enqueued best)
@@ -155,11 +155,10 @@ def budget_lock(out: str, url: str | None) -> Iterator[None]:
         os.close(fd)
 
 
-def load_study(plan: Plan, *, worker: int) -> Any:
-    """The plan's study with this worker's sampler and the plan's pruner."""
+def load_study(plan: Plan, storage: Any, *, worker: int) -> Any:
+    """The plan's study in ``storage`` with this worker's sampler and the plan's pruner."""
     import optuna
 
-    storage = open_storage(plan.out, plan.url)
     study_id = storage.get_study_id_from_name(plan.study_name)
     existing = len(storage.get_all_trials(study_id, deepcopy=False))
     return optuna.load_study(study_name=plan.study_name, storage=storage,
@@ -188,11 +187,15 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0,
     Ctrl-C (``KeyboardInterrupt``) propagates after the running trial has been
     marked as interrupted and queued again.
     """
-    study = load_study(plan, worker=worker)
+    storage = open_storage(plan.out, plan.url)
+    study = load_study(plan, storage, worker=worker)
     space = SearchSpace.from_dict(plan.space)
     outcomes: list[TrialOutcome] = []
     while (trial := claim_trial(study, plan)) is not None:
-        outcome = run_trial(exp, study, trial, space, plan.epochs)
+        try:
+            outcome = run_trial(exp, study, trial, space, plan.epochs)
+        finally:
+            sync_storage(storage)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
