@@ -8,6 +8,7 @@ mistake surfaces as one clear error before any file is written.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,23 @@ class Experiment:
         """Train with the one engine on this experiment's data."""
         return fit(model, self.train, self.val, params or self.params, loss_fn=self.task.loss_fn,
                    device=self.device, seed=self.seed, **kwargs)
+
+    def with_hp(self, values: dict[str, Any]) -> "Experiment":
+        """This experiment configured with ``values`` (training and model names
+        together, as a search trial records them), e.g. to retrain the best trial.
+
+        ``normalize`` keeps this experiment's setting: the data is already
+        prepared for it. Unknown names raise :class:`TuneError`.
+        """
+        train = {k: v for k, v in values.items() if k in TRAIN_NAMES and k != "normalize"}
+        model = {k: v for k, v in values.items() if k not in TRAIN_NAMES}
+        unknown = sorted(set(model) - set(self.space))
+        if unknown:
+            raise TuneError(f"hyperparameter {unknown[0]!r} is not declared by this model",
+                            f"known ones: {', '.join(list(TRAIN_NAMES) + sorted(self.space))}")
+        overrides = {**self.overrides, **{k: str(v) for k, v in {**train, **model}.items()}}
+        return dataclasses.replace(self, params=self.params.replace(**train),
+                                   model_hp={**self.model_hp, **model}, overrides=overrides)
 
     def all_hp(self, params: TrainParams | None = None) -> dict[str, Any]:
         """Training and model hyperparameters together, as ``--hp`` would set them."""
