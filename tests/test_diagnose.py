@@ -95,6 +95,18 @@ def test_a_curve_that_is_nan_from_its_first_epoch():
     assert diagnose(history).codes == ["diverged"]
 
 
+def test_a_finite_blow_up_above_the_starting_level_is_diverged_too():
+    d = diagnose(load_curves(CURVES / "diverged-late.csv")).get("diverged")
+    assert d.evidence["train_loss"] > 1e6 * d.evidence["start_train_loss"]
+
+
+def test_a_validation_loss_of_zero_is_not_a_blow_up():
+    history = load_curves(CURVES / "good-fit.csv")
+    for e in history.epochs:
+        e.val_loss = 0.0
+    assert "diverged" not in diagnose(history).codes
+
+
 def test_evidence_carries_the_numbers_the_rule_compared():
     over = diagnose(load_curves(CURVES / "overfitting.json")).get("overfitting")
     assert over.evidence["acc_gap"] > 0.1 and over.evidence["train_acc"] > 0.99

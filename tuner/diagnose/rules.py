@@ -107,7 +107,8 @@ def diverged(c: Curves) -> Evidence | None:
         if c.train_loss[peak_i] > DIVERGED_RISE * start:
             return {"epoch": c.epoch[peak_i], "train_loss": c.train_loss[peak_i],
                     "start_train_loss": start, "ratio": c.train_loss[peak_i] / start}
-    ratios = [(t / v if v > 0 else math.inf, i) for i, (t, v) in enumerate(zip(c.train_loss, c.val_loss))]
+    # A validation loss of exactly 0 gives no scale to compare with: such an epoch is skipped.
+    ratios = [(t / v if v > 0 else 0.0, i) for i, (t, v) in enumerate(zip(c.train_loss, c.val_loss))]
     ratio, i = max(ratios, default=(0.0, 0))
     if ratio >= DIVERGED_SPIKE:
         return {"epoch": c.epoch[i], "train_loss": c.train_loss[i], "val_loss": c.val_loss[i],
