@@ -133,6 +133,14 @@ def test_advice_is_in_tune_hyperparameters_from_the_runs_values():
     assert improving.hp["epochs"] == 2 * hp["epochs"] and improving.hp["schedule"] == "cosine"
 
 
+def test_advice_names_no_hyperparameter_the_model_does_not_declare():
+    run = read_curves(CURVES / "overfitting.json")
+    hyper = {k: v for k, v in run.hyperparameters.items() if k not in ("width", "depth", "dropout")}
+    d = diagnose(run.history, hyper=hyper).diagnoses[0]
+    assert "width" not in d.advice and "dropout" not in d.advice
+    assert set(d.hp) == {"weight_decay", "epochs"}
+
+
 def test_without_known_hyperparameters_advice_is_relative_not_invented():
     d = diagnose(load_curves(CURVES / "unstable.csv")).diagnoses[0]
     assert "lr" not in d.hp and "lr ÷3" in d.advice

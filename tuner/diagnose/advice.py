@@ -77,6 +77,15 @@ def _unstable(hyper: Hyper, ev: Evidence, epochs: int) -> Advice:
     return text, changes
 
 
+def _declared(hyper: Hyper, name: str) -> bool:
+    """Whether to name ``name`` in advice: the run has it, or nothing about the run is known.
+
+    A task file's model may not declare ``width``, ``depth`` or ``dropout``; its
+    advice then says "a smaller model" without a flag it could not take.
+    """
+    return not hyper or name in hyper
+
+
 def _overfitting(hyper: Hyper, ev: Evidence, epochs: int) -> Advice:
     changes: dict[str, Any] = {}
     wd = _float(hyper, "weight_decay")
@@ -86,13 +95,15 @@ def _overfitting(hyper: Hyper, ev: Evidence, epochs: int) -> Advice:
         changes["weight_decay"] = _num(max(wd * 10, 1e-4))
         reg = f"more weight decay (weight_decay {wd:g} -> {changes['weight_decay']:g})"
     dropout = _float(hyper, "dropout")
-    if dropout is None:
+    if dropout is None and _declared(hyper, "dropout"):
         reg += ", dropout"
-    elif dropout < MAX_DROPOUT:
+    elif dropout is not None and dropout < MAX_DROPOUT:
         changes["dropout"] = _num(min(MAX_DROPOUT, dropout + 0.2))
         reg += f", dropout ({dropout:g} -> {changes['dropout']:g})"
-    text = [reg, f"or a smaller model ({_scale(hyper, changes, 'width', 0.5, as_int=True)})",
-            "more data or augmentation helps most"]
+    smaller = "or a smaller model"
+    if _declared(hyper, "width"):
+        smaller += f" ({_scale(hyper, changes, 'width', 0.5, as_int=True)})"
+    text = [reg, smaller, "more data or augmentation helps most"]
     best = int(ev.get("best_epoch") or 0)
     if 0 < best <= EARLY_STOP_SHARE * epochs:
         changes["epochs"] = best
@@ -102,22 +113,25 @@ def _overfitting(hyper: Hyper, ev: Evidence, epochs: int) -> Advice:
 
 def _underfitting(hyper: Hyper, ev: Evidence, epochs: int) -> Advice:
     changes: dict[str, Any] = {}
-    width = f"a wider ({_scale(hyper, changes, 'width', 2, as_int=True)})"
+    bigger = []
+    if _declared(hyper, "width"):
+        bigger.append(f"wider ({_scale(hyper, changes, 'width', 2, as_int=True)})")
     depth = _float(hyper, "depth")
-    deeper = "or deeper model"
     if depth is not None:
         changes["depth"] = int(depth) + 1
-        deeper = f"or deeper model (depth {depth:g} -> {int(depth) + 1})"
-    text = [f"{width} {deeper}"]
+        bigger.append(f"deeper (depth {depth:g} -> {int(depth) + 1})")
+    elif _declared(hyper, "depth"):
+        bigger.append("deeper")
+    text = [f"a bigger model{': ' + ' or '.join(bigger) if bigger else ''}"]
     wd, dropout = _float(hyper, "weight_decay"), _float(hyper, "dropout")
-    if wd is None or wd > 0 or dropout is None or dropout > 0:
-        less = []
-        if wd:
-            changes["weight_decay"] = _num(wd / 10)
-            less.append(f"weight_decay {wd:g} -> {changes['weight_decay']:g}")
-        if dropout:
-            changes["dropout"] = _num(dropout / 2)
-            less.append(f"dropout {dropout:g} -> {changes['dropout']:g}")
+    less = []
+    if wd:
+        changes["weight_decay"] = _num(wd / 10)
+        less.append(f"weight_decay {wd:g} -> {changes['weight_decay']:g}")
+    if dropout:
+        changes["dropout"] = _num(dropout / 2)
+        less.append(f"dropout {dropout:g} -> {changes['dropout']:g}")
+    if less or not hyper:
         text.append("less regularisation" + (f" ({', '.join(less)})" if less else ""))
     text.append(f"a higher learning rate ({_scale(hyper, changes, 'lr', 3)})")
     changes["epochs"] = longer(epochs)
