@@ -35,3 +35,12 @@ def mlp(widths, *, out=CLASSES, act=torch.nn.ReLU):
         fan_in = w
     layers.append(torch.nn.Linear(fan_in, out))
     return torch.nn.Sequential(*layers)
+
+
+def normal_init(model, std):
+    """Every Linear weight drawn from N(0, std^2), biases zero: one fixed scale for all layers."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.normal_(m.weight, std=std)
+            torch.nn.init.zeros_(m.bias)
+    return model

@@ -79,9 +79,9 @@ def failure_findings(subset: TensorData, attempts: list[Attempt], best: Attempt,
             "something bounds the loss from below: a softmax/sigmoid before the loss, label "
             "smoothing, a clamp, or a loss that does not fit the outputs")]
     if best.best_acc <= chance + AT_CHANCE * (1 - chance):
+        cause, advice = at_chance_diagnosis(subset, best)
         return [Finding("accuracy-at-chance", "fail",
-                        f"training accuracy stays at chance: {at_chance_cause(subset, best)} ({summary})",
-                        at_chance_advice(subset, best))]
+                        f"training accuracy stays at chance: {cause} ({summary})", advice)]
     return [Finding(
         "cannot-overfit", "fail", f"the model does not memorise {len(subset)} samples ({summary})",
         "a healthy model memorises a small subset: check that inputs and labels are paired "
@@ -92,22 +92,16 @@ def constant_inputs(subset: TensorData) -> bool:
     return bool((subset.x - subset.x[:1]).abs().max() == 0) if len(subset) > 1 else False
 
 
-def at_chance_cause(subset: TensorData, best: Attempt) -> str:
+def at_chance_diagnosis(subset: TensorData, best: Attempt) -> tuple[str, str]:
+    """(the likely cause, what to do) when accuracy stays at chance."""
     if best.trainable == 0:
-        return "the model has nothing trainable"
+        return ("the model has nothing trainable",
+                "unfreeze the parameters (requires_grad=True) and build layers as module attributes")
     if constant_inputs(subset):
-        return "every input is identical, so the inputs carry no signal"
+        return ("every input is identical, so the inputs carry no signal",
+                "fix the data loading: the inputs are all the same (all zero?)")
     if best.outputs_constant:
-        return "the network outputs the same thing for every input (a dead network)"
-    return "the inputs seem to carry no signal about the labels"
-
-
-def at_chance_advice(subset: TensorData, best: Attempt) -> str:
-    if best.trainable == 0:
-        return "unfreeze the parameters (requires_grad=True) and build layers as module attributes"
-    if constant_inputs(subset):
-        return "fix the data loading: the inputs are all the same (all zero?)"
-    if best.outputs_constant:
-        return "run check-init: dead ReLUs or a cut gradient path leave the output independent of the input"
-    return "check that inputs and labels line up (not shuffled separately), and run check-init"
-
+        return ("the network outputs the same thing for every input (a dead network)",
+                "run check-init: dead ReLUs or a cut gradient path leave the output independent of the input")
+    return ("the inputs seem to carry no signal about the labels",
+            "check that inputs and labels line up (not shuffled separately), and run check-init")
