@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from tuner.checks.inputs import input_findings, input_stats
-from tuner.checks.probe import Probe, probe
+from tuner.checks.probe import LayerStats, Probe, probe
 from tuner.checks.sampling import sample_batch
 from tuner.experiment import Experiment
 from tuner.findings import CheckResult, Finding
@@ -159,7 +159,7 @@ def scale_findings(pr: Probe, inputs_finite: bool) -> list[Finding]:
     return [Finding(code, severity, message, f"{cause}; {KAIMING}")]
 
 
-def worst_init(weights: list) -> object | None:
+def worst_init(weights: list[LayerStats]) -> LayerStats | None:
     """The weight layer furthest (in log ratio) from the Kaiming std."""
     scored = [(abs(math.log(r.weight_std / math.sqrt(2 / r.fan_in))), r)
               for r in weights if r.weight_std and r.fan_in]

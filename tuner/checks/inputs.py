@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass
 import torch
 
 from tuner.checks.sampling import sample_inputs
-from tuner.data import Data, channel_axes
+from tuner.data import Data, TensorData, channel_axes
 from tuner.findings import Finding
 
-STATS_SAMPLES = 4096
+# In-memory data is cheap to read; a Dataset may decode files, so read fewer.
+STATS_SAMPLES, DATASET_STATS_SAMPLES = 4096, 1024
 # A normalised feature has mean ~0 and std ~1; these bounds leave room for
 # data scaled to [0, 1] or [-1, 1] (fine in practice) but catch raw units.
 MEAN_LIMIT = 2.0
@@ -69,8 +70,10 @@ class InputStats:
         return d
 
 
-def input_stats(data: Data, seed: int, max_samples: int = STATS_SAMPLES) -> InputStats:
+def input_stats(data: Data, seed: int, max_samples: int | None = None) -> InputStats:
     """Statistics of up to ``max_samples`` training inputs drawn at random (seeded)."""
+    if max_samples is None:
+        max_samples = STATS_SAMPLES if isinstance(data, TensorData) else DATASET_STATS_SAMPLES
     x = sample_inputs(data, max_samples, seed).double()
     finite = torch.isfinite(x)
     axes = channel_axes(x)
