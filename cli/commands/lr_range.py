@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.common import Common, with_common
-from cli.output import files_line, fmt, out, print_json, progress
+from cli.output import files_line, out, print_json, progress
 
 OUTCOME_STYLE = {"drops": "green", "flat": "dim", "exploded": "bold red"}
 
@@ -60,7 +60,7 @@ def probe_table(result) -> Table:
         table.add_column(col, justify="right" if col != "outcome" else "left")
     for r in result.probe:
         drop = "—" if r.drop is None else f"{r.drop:+.1%}"
-        table.add_row(fmt(r.lr, 3), f"[{OUTCOME_STYLE[r.outcome]}]{r.outcome}[/]", drop)
+        table.add_row(f"{r.lr:g}", f"[{OUTCOME_STYLE[r.outcome]}]{r.outcome}[/]", drop)
     return table
 
 
@@ -87,8 +87,10 @@ def render(result) -> None:
               f"search range [bold]{low:.3g} – {high:.3g}[/]   "
               f"spread across seeds {result.spread_decades:.2f} decades")
     per = ", ".join(f"{v:.3g}" for v in result.repeat_suggestions)
-    est = [] if result.probe_estimate is None else [f"probe {result.probe_estimate:.3g}"]
-    out.print(f"[dim]per seed: {per}; {', '.join(est + ['sweeps ' + ', '.join(fmt(v, 3) for v in result.sweep_estimates)])}[/dim]")
+    sweeps = ", ".join("—" if v is None else f"{v:.3g}" for v in result.sweep_estimates)
+    probe = "—" if result.probe_estimate is None else f"{result.probe_estimate:.3g}"
+    out.print(f"[dim]per repeat {per}: the mean in log space of the probe's {probe} "
+              f"and each sweep's {sweeps}[/dim]")
     for w in result.warnings:
         out.print(f"[yellow]warning:[/] {w}")
     files_line(result.files)

@@ -14,7 +14,7 @@ from tuner.errors import TuneError
 from tuner.experiment import Experiment
 from tuner.lr_range.probe import PROBE_ITERS, PROBE_LRS, ProbeRow, decade_probe, probe_params
 from tuner.lr_range.suggest import SWEEP_OFFSET_DECADES, suggest
-from tuner.lr_range.sweep import END_LR, START_LR, Sweep, range_test
+from tuner.lr_range.sweep import END_LR, START_LR, range_test
 from tuner.outdir import load_json, out_dir, save_json
 
 RESULT_FILE = "lr_range.json"
