@@ -153,7 +153,7 @@ def test_parabola_vertex_finds_the_minimum_between_decades():
     assert parabola_vertex(xs, [0.0, 1.0, 0.0]) is None  # a maximum, not a minimum
 
 
-def test_probe_estimate_ignores_exploded_and_flat(sgd_exp):
+def test_probe_estimate_ignores_exploded_and_flat():
     from tuner.lr_range.probe import ProbeRow
 
     rows = [ProbeRow(1.0, "exploded", None, 2.3, math.nan), ProbeRow(1e-1, "drops", 0.9, 2.3, 0.23),
@@ -238,7 +238,7 @@ def test_terminal_plot_marks_suggestion_and_range():
     from cli.textplot import log_x_plot
 
     xs = [10 ** (-6 + 6 * i / 49) for i in range(50)]
-    ys = [2.0 - math.exp(-(math.log10(x) + 2) ** 2) for x in xs] + []
+    ys = [2.0 - math.exp(-(math.log10(x) + 2) ** 2) for x in xs]
     text = log_x_plot(xs, ys, markers=[1e-2], span=(1e-3, 3e-2)).plain
     assert "│" in text and "═" in text and "•" in text and "1e-2" in text
     assert len(text.splitlines()) == 12
