@@ -1,9 +1,89 @@
-"""Placeholder: this command group is being built (see the issues)."""
+"""``tune run``: walk the whole procedure, step by step, resumably."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Optional
+
 import typer
+
+from cli.common import Common, with_common
+from cli.output import VERDICT_STYLE, fmt, out, print_json, progress
+
+SHOWN = ("findings", "suggested_lr", "range", "best_value", "trials", "pruned", "failed",
+         "best_val_acc", "epochs_run", "codes", "changes", "reason")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    @app.command("run")
+    @with_common
+    def run(
+        common: Common,
+        rounds: Annotated[int, typer.Option(help="Diagnose → adjust → fine-search rounds after the "
+                                                 "first fine search (fewer if a good fit comes first).")] = 2,
+        budget: Annotated[Optional[float], typer.Option(
+            help="Bound on the whole walk, in minutes (searches get their share of what is left).")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Go on even when a sanity check fails.")] = False,
+        restart: Annotated[bool, typer.Option("--restart", help="Forget the walk saved in --out and "
+                                                                "start over.")] = False,
+        until: Annotated[Optional[str], typer.Option(
+            help="Stop after this step, e.g. overfit-small (only the sanity checks) or lr-range.")] = None,
+    ) -> int:
+        """Walk the whole procedure: checks, lr-range, coarse and fine search, train, diagnose, adjust.
+
+        Rerunning the same command resumes from the last completed step. Exit code 1 when a
+        sanity check failed and stopped the walk, else 0.
+        """
+        from tuner.walk import walk
+
+        exp = common.prepare()
+        config = {"task": common.task, "model": common.model, "data": common.data,
+                  "hp": sorted(common.hp), "seed": common.seed}
+        with progress(not common.json) as bar:
+            tasks: dict[str, Any] = {}
+
+            def on_event(kind: str, step: str, payload: Any) -> None:
+                if kind == "start":
+                    tasks[step] = bar.add_task(step, total=None, status="")
+                elif kind == "progress" and step in tasks:
+                    done, total, status = payload
+                    bar.update(tasks[step], completed=done, total=total, status=status)
+                elif kind == "done":
+                    if step in tasks:
+                        bar.remove_task(tasks.pop(step))
+                    if not common.json:
+                        render_step(payload)
+
+            result = walk(exp, common.out, rounds=rounds, budget_minutes=budget, force=force,
+                          restart=restart, until=until, config=config, on_event=on_event)
+        if common.json:
+            print_json(result)
+        else:
+            render_end(result, exp)
+        return 1 if result.stopped and result.stopped.startswith("sanity") else 0
+
+
+def render_step(rec: Any) -> None:
+    parts = [f"{k} {_short(rec.summary[k])}" for k in SHOWN if rec.summary.get(k) not in (None, [], {})]
+    style = VERDICT_STYLE.get(rec.verdict, "bold")
+    out.print(f"[{style}]{rec.verdict:>4}[/] [bold]{rec.step:<15}[/] {rec.seconds:6.1f}s  "
+              + "  ".join(parts))
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, list):
+        return ",".join(_short(x) for x in v) if len(v) <= 4 else f"{len(v)} items"
+    return fmt(v)
+
+
+def render_end(result: Any, exp: Any) -> None:
+    from tuner.walk.report import train_command
+
+    if result.resumed:
+        out.print(f"[dim]resumed: {', '.join(result.resumed)} were already done[/dim]")
+    if result.stopped:
+        out.print(f"[bold yellow]stopped:[/] {result.stopped}")
+    if result.best:
+        out.print(f"\n[bold green]best val_acc {result.best['val_acc']:.4f}[/] ({result.best['step']}), "
+                  f"{result.epochs_spent} epochs trained")
+        out.print(train_command(exp, result.best["params"]), soft_wrap=True)
+    out.print(f"[dim]report: {result.report}[/dim]")

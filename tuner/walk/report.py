@@ -1,0 +1,72 @@
+"""The walk's report: ``<out>/report.md``, every step's numbers, verdicts and plots,
+and the best hyperparameters as a ``tune train`` command."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.outdir import write_atomic
+
+if TYPE_CHECKING:
+    from tuner.experiment import Experiment
+    from tuner.walk.core import WalkResult
+
+REPORT_FILE = "report.md"
+
+
+def train_command(exp: "Experiment", params: dict[str, Any]) -> str:
+    """The ``tune train`` command line that reproduces ``params`` on this task."""
+    from tuner.search import format_best
+
+    spec = exp.task.spec
+    flags = [f"--task {spec.task}"] if spec.task else [
+        f"--model {spec.model or 'mlp'}", f"--data {spec.data or 'digits'}"]
+    return " ".join(["tune train", *flags, format_best(params, "args"), f"--seed {exp.seed}"])
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ", ".join(_value(x) for x in v) if v else "-"
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
+    """Write ``report.md`` in ``folder`` (plots linked relative to it)."""
+    lines = [f"# tune run: {exp.task.spec.describe()}", "",
+             f"seed {exp.seed} · device {exp.device.type} · {datetime.now():%Y-%m-%d %H:%M} · "
+             f"verdict **{result.verdict}** · {result.epochs_spent} epochs trained", ""]
+    if result.stopped:
+        lines += [f"> The walk stopped: {result.stopped}.", ""]
+    if result.best:
+        lines += ["## Best configuration", "",
+                  f"Validation accuracy **{result.best['val_acc']:.4f}** ({result.best['step']}).", "",
+                  "```bash", train_command(exp, result.best["params"]), "```", ""]
+    lines += ["## Steps", "", "| step | verdict | seconds | key numbers |", "| --- | --- | --- | --- |"]
+    for s in result.steps:
+        numbers = "; ".join(f"{k} {_value(v)}" for k, v in s.summary.items()
+                            if k not in ("advice", "reason") and v not in (None, [], {}))
+        lines.append(f"| {s.step} | {s.verdict} | {s.seconds:.1f} | {numbers} |")
+    lines.append("")
+    for s in result.steps:
+        lines += [f"## {s.step}: {s.verdict}", ""]
+        for f in s.result.get("findings", []):
+            lines.append(f"- **{f['code']}** ({f['severity']}): {f['message']}"
+                         + (f" → {f['advice']}" if f.get("advice") else ""))
+        for d in s.result.get("diagnoses", []):
+            lines.append(f"- **{d['code']}**: {d.get('message', '')} → {d['advice']}")
+        for change in s.summary.get("changes", []):
+            lines.append(f"- {change}")
+        lines.append("")
+        for f in s.files:
+            if f.endswith(".png"):
+                lines += [f"![{s.step}]({os.path.relpath(f, folder)})", ""]
+    path = folder / REPORT_FILE
+    text = "\n".join(lines)
+    return write_atomic(path, lambda p: p.write_text(text))
