@@ -96,8 +96,9 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
         samples: Size of the stratified subset (at least one sample per class).
         out: Folder for ``overfit_small.png`` (loss and accuracy curves) and
             ``overfit_small.json``; ``None`` writes nothing.
-        on_step: ``on_step(done, total, lr)`` after each pass over the subset;
-            ``total`` is ``max_steps`` times the number of LRs (an upper bound).
+        on_step: ``on_step(done, total, lr)`` each time the subset is measured
+            (every few steps); the i-th LR's steps count from ``i * max_steps``
+            and ``total`` is ``max_steps`` times the number of LRs.
         max_steps: Step cap per LR.
         lrs: LRs to try in order (default :func:`candidate_lrs`); stops at the first success.
 
@@ -115,11 +116,11 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
     lrs = lrs or candidate_lrs(exp.params)
     total = max_steps * len(lrs)
     attempts: list[Attempt] = []
-    for lr in lrs:
+    for i, lr in enumerate(lrs):
         model, _ = exp.build_model()
         dropouts = disable_dropout(model)
-        done = sum(a.steps for a in attempts)
-        report = None if on_step is None else (lambda step, lr=lr, done=done: on_step(done + step, total, lr))
+        # Progress counts each LR as a slot of max_steps, so it only moves forward.
+        report = None if on_step is None else (lambda step, lr=lr, i=i: on_step(i * max_steps + step, total, lr))
         attempt = train_subset(exp, model, subset, lr, batch_size, max_steps, report)
         attempts.append(attempt)
         if attempt.success:
