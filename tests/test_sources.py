@@ -69,3 +69,12 @@ def test_stratified_subset_keeps_every_class():
     picked = labels[idx]
     assert len(idx) == 20 and set(picked.tolist()) == {0, 1, 2}
     assert (picked == 0).sum() >= 17
+
+
+def test_digits_read_directly_match_scikit_learn():
+    from sklearn.datasets import load_digits as sk_digits
+
+    from tuner.sources import _digits_table
+
+    bunch, table = sk_digits(), _digits_table()
+    assert np.array_equal(table[:, :64], bunch.data) and np.array_equal(table[:, 64], bunch.target)
