@@ -2,7 +2,9 @@
 
 ``kaiming``: normal with std = sqrt(2 / fan_in). ReLU zeroes half of its
 inputs, so keeping the activation variance constant layer after layer needs
-the factor 2 (He et al., 2015). ``xavier``: std = sqrt(2 / (fan_in + fan_out)),
+the factor 2 (He et al., 2015). The output layer has no ReLU after it, so it
+gets std = sqrt(1 / fan_in): logits of about unit scale, and an initial loss
+near -log(1/C) rather than twice that. ``xavier``: std = sqrt(2 / (fan_in + fan_out)),
 right for tanh-like units, slowly vanishing under ReLU. ``normal``: a fixed std
 (``init_scale``) for every layer, the classic way to make activations vanish
 (too small) or explode (too large) in a deep net.
@@ -24,11 +26,11 @@ def declare_init(hp) -> tuple[str, float]:
 
 def initialise(model: nn.Module, scheme: str, scale: float) -> None:
     """Initialise every Linear and Conv layer; biases start at zero."""
-    for layer in model.modules():
-        if not isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            continue
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    for layer in layers:
         if scheme == "kaiming":
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            head = layer is layers[-1]
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="linear" if head else "relu")
         elif scheme == "xavier":
             nn.init.xavier_normal_(layer.weight)
         else:
