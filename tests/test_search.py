@@ -176,7 +176,7 @@ class Net(nn.Module):
     def forward(self, x):
         global calls
         calls += 1
-        if self.training and calls > 40 and not FLAG.exists():
+        if self.training and calls > 15 and not FLAG.exists():
             FLAG.write_text("once")
             raise KeyboardInterrupt  # as if Ctrl-C arrived in the middle of a trial
         return self.body(x)

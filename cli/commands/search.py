@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
                  "file, shared by workers on many machines. (default: OUT/studies.journal)")] = None,
         jobs: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
         pruner: Annotated[Optional[str], typer.Option(
-            help="auto, median, hyperband, asha or none. (default: auto (median))")] = None,
+            help="auto (= asha, successive halving), median, hyperband or none. (default: auto)")] = None,
     ) -> int:
         """Steps 4-5: a coarse or fine hyperparameter search, as an Optuna study that persists."""
         from tuner.errors import TuneError
