@@ -185,13 +185,15 @@ def overhead(repeats: int) -> bool:
                 trials = optuna.load_study(study_name="overhead", storage=open_storage(out)).trials
                 plain = by_hand(trials)
             else:
-                prev = optuna.load_study(study_name="overhead", storage=open_storage(Path(tmp) / f"run{r - 1}"))
+                before = open_storage(Path(tmp) / f"run{r - 1}")
+                prev = optuna.load_study(study_name="overhead", storage=before)
                 plain = by_hand(prev.trials)  # the same seed samples the same trials
                 tuned = searched(out)
                 trials = prev.trials
             ratios.append(tuned / plain - 1)
             print(f"round {r + 1}: tune search {tuned:.2f}s, bare loop {plain:.2f}s "
-                  f"-> overhead {100 * ratios[-1]:+.1f}% ({1000 * (tuned - plain) / len(trials):.0f} ms/trial)",
+                  f"-> overhead {100 * ratios[-1]:+.1f}% "
+                  f"({1000 * (tuned - plain) / len(trials):.0f} ms/trial)",
                   flush=True)
     median = statistics.median(ratios)
     print(f"median per-trial overhead of tune: {100 * median:+.1f}% of training time "

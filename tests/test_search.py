@@ -219,7 +219,8 @@ def test_lr_range_result_centres_the_lr_range(tune):
 
 
 def test_any_optuna_storage_url_works_and_its_password_is_masked(tune):
-    run = tune("search", "--storage", "sqlite:///studies.db", "--trials", "1", "--epochs", "1", *SMALL, "--json")
+    run = tune("search", "--storage", "sqlite:///studies.db", "--trials", "1", "--epochs", "1", *SMALL,
+               "--json")
     assert run.code == 0, run.stderr
     assert run.json()["storage"] == "sqlite:///studies.db" and Path("studies.db").is_file()
     best = tune("best", "--storage", "sqlite:///studies.db", "--json")
@@ -246,3 +247,4 @@ def test_bad_input_is_one_line_and_exit_2(tune, args, words):
     run = tune(*args)
     assert run.code == 2 and run.stderr.startswith("error:") and words in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+    assert not Path(".tune").exists()  # nothing written

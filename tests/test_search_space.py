@@ -27,7 +27,8 @@ TRAIN = {"optimizer": "adam", "lr": 1e-3}
 
 def test_default_space_searches_training_and_model_names_but_not_fixed_ones():
     space = default_space(MODEL, fixed={"dropout": "0.1"}, train_fixed=TRAIN)
-    assert {"lr", "weight_decay", "batch_size", "optimizer", "momentum", "beta1", "width", "depth"} <= set(space)
+    searched = {"lr", "weight_decay", "batch_size", "optimizer", "momentum", "beta1", "width", "depth"}
+    assert searched <= set(space)
     assert "dropout" not in space and "init" not in space  # fixed by --hp / search=False
     assert (space["lr"].low, space["lr"].high, space["lr"].log) == (1e-5, 1e-1, True)
     assert space.when["momentum"] == ("optimizer", ("sgd",))

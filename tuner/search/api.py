@@ -20,7 +20,7 @@ from tuner.search.narrow import default_top_k, edge_findings, failure_findings, 
 from tuner.search.overrides import apply_space_args
 from tuner.search.result import SearchProgress, SearchResult, best_of, progress_of, summarize
 from tuner.search.space import SearchSpace, default_space
-from tuner.search.storage import CREATED_AT, describe_storage, open_storage
+from tuner.search.storage import CREATED_AT, describe_storage, journal_path, open_storage
 from tuner.search.study import PRUNERS, Plan, count_trials, run_worker
 
 COARSE_TRIALS, FINE_TRIALS = 20, 10
@@ -72,14 +72,14 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     import optuna
 
     _check_args(mode, trials, timeout, epochs, jobs, pruner)
-    folder = out_dir(out)
-    store = open_storage(folder, storage)
-    stored = _stored_attrs(store, study_name)
+    # Read what exists first; the default journal is created only once the flags are known good.
+    store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
+    stored = _stored_attrs(store, study_name) if store is not None else None
     if stored is not None:
         mode, epochs, the_space, pruner, from_study = _resume(stored, study_name, mode, epochs,
                                                               space, pruner, from_study)
     elif (mode or "coarse") == "fine":
-        from_study = from_study or latest_coarse(store)
+        from_study = from_study or (latest_coarse(store) if store is not None else None)
         if from_study is None:
             raise TuneError("--fine needs a coarse study to narrow from, and there is none",
                             "run tune search --coarse first, or name one with --from")
@@ -100,6 +100,8 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
                         "drop some --hp flags, or add ranges with --space")
     pruner = pruner or "auto"
     total = trials or (COARSE_TRIALS if mode == "coarse" else FINE_TRIALS)
+    folder = out_dir(out)
+    store = store if store is not None else open_storage(folder, storage)
 
     study = optuna.create_study(study_name=study_name, storage=store, direction="maximize",
                                 load_if_exists=True)
@@ -118,8 +120,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     before = count_trials(study.get_trials(deepcopy=False)).finished
     interrupted = _run(exp, plan, study, on_trial)
     result = summarize(study, storage=describe_storage(folder, storage), mode=mode, epochs=epochs,
-                       space=the_space.to_dict(), from_study=from_study, interrupted=interrupted,
-                       new_trials=0)
+                       space=the_space.to_dict(), from_study=from_study, interrupted=interrupted)
     result.new_trials = result.trials - before
     reasons = [r["reason"] for r in _failed_rows(study)]
     result.warnings = (edge_findings(the_space, result.best["searched"], exp.space)
@@ -181,7 +182,8 @@ def _resume(stored: dict[str, Any], name: str, mode: str | None, epochs: int | N
 
 def fine_space(storage: Any, from_study: str, *, top_k: int | None = None) -> tuple[SearchSpace, int]:
     """The fine space narrowed around ``from_study``'s top-k completed trials,
-    and that study's epochs per trial. ``storage`` is an :func:`open_storage` result.
+    and that study's epochs per trial. ``storage`` is an :func:`open_storage`
+    result (None: there is no storage yet, so no such study).
 
     ``tune run`` can widen or shift the returned space and pass it to
     :func:`search` as ``space=``.
@@ -189,7 +191,7 @@ def fine_space(storage: Any, from_study: str, *, top_k: int | None = None) -> tu
     import optuna
     from optuna.trial import TrialState
 
-    stored = _stored_attrs(storage, from_study)
+    stored = _stored_attrs(storage, from_study) if storage is not None else None
     if stored is None or "space" not in stored:
         raise TuneError(f"--from {from_study}: no such coarse study in this storage",
                         "run tune search --coarse --study NAME first, or check --out/--storage")
