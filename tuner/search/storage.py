@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tuner.errors import TuneError
 from tuner.outdir import out_dir
 
 JOURNAL_NAME = "studies.journal"
+SYNC_SECONDS = 5.0  # fsync the journal between trials at most this often
 CREATED_AT = "created_at"  # study user attr: ISO time the study was created
 
 
@@ -84,12 +86,15 @@ def _journal_backend(path: Path) -> Any:
         """Optuna's journal file, fsynced once per trial instead of once per write.
 
         Optuna fsyncs every record (each suggestion, report and attribute: ~20
-        per trial, a few milliseconds each), which costs more than the
-        training of a short trial. Here each record is still written and
-        flushed to the OS under the journal's lock, so other processes see it
-        at once and a crashed process loses nothing; :func:`sync_storage`
-        fsyncs after each trial, so only a power cut can lose the running trial.
+        per trial, a millisecond or more each), a cost of the order of a short
+        trial's training. Here each record is still written and flushed to the
+        OS under the journal's lock, so other processes see it at once and a
+        crashed process loses nothing; :func:`sync_storage` fsyncs between
+        trials at most every few seconds, so a power cut loses at most the
+        last seconds of trials.
         """
+
+        last_sync = 0.0
 
         def append_logs(self, logs: list[dict[str, Any]]) -> None:
             try:
@@ -104,20 +109,24 @@ def _journal_backend(path: Path) -> Any:
                     f.write(text.encode("utf-8"))
             return None
 
-        def sync(self) -> None:
-            with open(self._file_path, "ab") as f:
-                os.fsync(f.fileno())
+        def sync(self, force: bool = False) -> None:
+            now = time.monotonic()
+            if force or now - self.last_sync >= SYNC_SECONDS:
+                with open(self._file_path, "ab") as f:
+                    os.fsync(f.fileno())
+                self.last_sync = now
 
     # The symlink lock is the fast default on POSIX; Windows needs the open() lock.
     lock = JournalFileOpenLock(str(path)) if os.name == "nt" else None
     return TrialSyncedJournal(str(path), lock_obj=lock)
 
 
-def sync_storage(storage: Any) -> None:
-    """Make what a journal file holds durable (a no-op for other storages)."""
+def sync_storage(storage: Any, *, force: bool = False) -> None:
+    """Make what a journal file holds durable, unless it was done in the last few
+    seconds (``force``: now). A no-op for other storages."""
     sync = getattr(getattr(storage, "_backend", None), "sync", None)
     if sync is not None:
-        sync()
+        sync(force=force)
 
 
 def _quiet_optuna() -> None:

@@ -192,12 +192,13 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0,
     study = load_study(plan, storage, worker=worker)
     space = SearchSpace.from_dict(plan.space)
     outcomes: list[TrialOutcome] = []
-    while (trial := claim_trial(study, plan)) is not None:
-        try:
+    try:
+        while (trial := claim_trial(study, plan)) is not None:
             outcome = run_trial(exp, study, trial, space, plan.epochs)
-        finally:
             sync_storage(storage)
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        sync_storage(storage, force=True)
     return outcomes
