@@ -101,7 +101,6 @@ class Trainer:
         self.steps_done += 1
         return loss.detach(), correct_count(out.detach(), yb)
 
-    @torch.no_grad()
     def evaluate(self, data: Data) -> tuple[float, float]:
         """Mean loss and accuracy over ``data`` in eval mode (dropout off)."""
         return evaluate(self.model, data, self.loss_fn, self.device)
@@ -113,7 +112,7 @@ def correct_count(out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
     return torch.zeros((), device=out.device, dtype=torch.long)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # cheaper than no_grad: no autograd bookkeeping at all
 def evaluate(model: nn.Module, data: Data, loss_fn: Callable, device: torch.device) -> tuple[float, float]:
     was_training = model.training
     model.eval()
