@@ -49,7 +49,8 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Steps 4-5: a coarse or fine hyperparameter search, as an Optuna study that persists."""
         from tuner.errors import TuneError
-        from tuner.search import load_lr_range, search as run_search
+        from tuner.lr_range import load_lr_range
+        from tuner.search import search as run_search
 
         if coarse and fine:
             raise TuneError("--coarse and --fine exclude each other", "choose one")
@@ -58,7 +59,13 @@ def register(app: typer.Typer) -> None:
                             "use --fine --from COARSE_STUDY")
         mode = "fine" if fine or from_study is not None else "coarse" if coarse else None
         name = study or mode or "coarse"
-        lr_range = load_lr_range(common.out) if from_lr_range else None
+        lr_range = None
+        if from_lr_range:
+            saved = load_lr_range(common.out)
+            if saved is None:
+                raise TuneError(f"--from-lr-range: {common.out}/lr_range.json not found",
+                                "run tune lr-range first (with the same --out)")
+            lr_range = saved.to_dict()
         exp = common.prepare()
         with progress(not common.json) as bar:
             job = bar.add_task(f"{mode or 'search'} {name}", total=None, status="")

@@ -48,7 +48,8 @@ def plot_init(layers: Sequence[LayerStats], path: Path, *, title: str = "") -> P
     ax.set_xlabel("layer call (depth)")
     ax.set_ylabel("output std")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing finite to draw (NaN inputs): no legend
+        ax.legend(fontsize=8)
 
     for i, rec in enumerate(shown):
         h = fig.add_subplot(grid[1 + i // COLUMNS, i % COLUMNS])

@@ -20,12 +20,12 @@ from tuner.search.best import BestResult, best_hyperparameters, format_best
 from tuner.search.narrow import is_narrower, narrow_space
 from tuner.search.overrides import apply_space_args
 from tuner.search.result import SearchProgress, SearchResult
-from tuner.search.space import SearchSpace, default_space, load_lr_range
+from tuner.search.space import SearchSpace, default_space
 from tuner.search.storage import latest_study, mask_url, open_storage
 
 __all__ = [
     "BestResult", "SearchProgress", "SearchResult", "SearchSpace", "apply_space_args",
     "best_hyperparameters", "default_space", "fine_space", "format_best", "is_narrower",
-    "latest_coarse", "latest_study", "load_lr_range", "mask_url", "narrow_space", "open_storage",
+    "latest_coarse", "latest_study", "mask_url", "narrow_space", "open_storage",
     "search",
 ]

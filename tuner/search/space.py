@@ -21,15 +21,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from tuner.errors import TuneError
 from tuner.hp import ParamSpec
-from tuner.outdir import load_json
 
 DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1e-1
-LR_RANGE_FILE = "lr_range.json"
 
 # The training part of the default space. The model's own names are added from its hp declarations.
 TRAIN_SPACE: dict[str, ParamSpec] = {
@@ -261,15 +258,3 @@ def lr_span(lr_range: Mapping[str, Any]) -> tuple[float, float]:
         if math.isfinite(top) and top > lr:
             high = min(high, top)
     return low, max(high, lr * 10 ** 0.5)
-
-
-def load_lr_range(out: str | Path) -> dict[str, Any]:
-    """``<out>/lr_range.json`` as written by ``tune lr-range``."""
-    path = Path(out) / LR_RANGE_FILE
-    if not path.is_file():
-        raise TuneError(f"--from-lr-range: {path} not found",
-                        "run tune lr-range first (with the same --out)")
-    data = load_json(path)
-    if not isinstance(data, dict):
-        raise TuneError(f"{path}: expected a JSON object with suggested_lr and range")
-    return data

@@ -50,7 +50,6 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
     """
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     _quiet_optuna()
     if url is None:

@@ -138,6 +138,7 @@ class Steps:
         self.stopped: str | None = None
         self.best: dict[str, Any] | None = None
         self.resumed: list[str] = []
+        self.last_codes: list[str] = []
 
     # --- the bookkeeping around every step ---------------------------------------
     def step(self, name: str, body: Callable[[], StepRecord]) -> StepRecord:
@@ -179,25 +180,33 @@ class Steps:
         last_study = coarse.summary["study"]
         fine = self.step("search-fine", lambda: S.search_step(self, "search-fine", "fine",
                                                              from_study=last_study))
-        search_rec, epochs_factor = fine if fine.result.get("best") else coarse, 1
-        for round_no in range(rounds + 1):
-            tag = "" if round_no == 0 else f"-{round_no + 1}"
-            if round_no > 0:
-                codes = diag.summary["codes"]
-                if codes == ["good-fit"]:
-                    return
-                adjusted = self.step(f"adjust{tag}", lambda: S.adjust_step(self, f"adjust{tag}", codes,
-                                                                          search_rec))
-                epochs_factor *= int(adjusted.summary["epoch_factor"])
-                search_rec = self.step(f"search-fine{tag}", lambda: S.search_step(
-                    self, f"search-fine{tag}", "fine", from_study=search_rec.summary["study"],
-                    adjusted=adjusted.result))
-                if not search_rec.result.get("best"):
-                    return
-            trained = self.step(f"train-best{tag}", lambda: S.train_best_step(
-                self, f"train-best{tag}", search_rec, epochs_factor))
-            diag = self.step(f"diagnose{tag}", lambda: S.diagnose_step(self, f"diagnose{tag}", trained))
-            self.best = S.better(self.best, trained)
+        search_rec = fine if fine.result.get("best") else coarse
+        epochs_factor = 1
+        self.train_and_diagnose("", search_rec, epochs_factor)
+        for round_no in range(2, rounds + 2):
+            codes = self.last_codes
+            if codes == ["good-fit"]:
+                return
+            tag = f"-{round_no}"
+            adjusted = self.step(f"adjust{tag}", lambda: S.adjust_step(self, f"adjust{tag}", codes,
+                                                                      search_rec))
+            epochs_factor *= int(adjusted.summary["epoch_factor"])
+            search_rec = self.step(f"search-fine{tag}", lambda: S.search_step(
+                self, f"search-fine{tag}", "fine", from_study=search_rec.summary["study"],
+                adjusted=adjusted.result))
+            if not search_rec.result.get("best"):
+                return
+            self.train_and_diagnose(tag, search_rec, epochs_factor)
+
+    def train_and_diagnose(self, tag: str, search_rec: StepRecord, epochs_factor: int) -> None:
+        """Retrain the search's best for the full budget, diagnose it, keep the better model."""
+        from tuner.walk import steps as S
+
+        trained = self.step(f"train-best{tag}", lambda: S.train_best_step(
+            self, f"train-best{tag}", search_rec, epochs_factor))
+        diag = self.step(f"diagnose{tag}", lambda: S.diagnose_step(self, f"diagnose{tag}", trained))
+        self.last_codes = list(diag.summary["codes"])
+        self.best = S.better(self.best, trained)
 
 
 def _forget_studies(folder: Path) -> None:
