@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 ZOO = Path(__file__).parent / "zoo"
@@ -31,6 +32,11 @@ def test_walk_stops_resumes_and_completes_the_demo(tune):
     coarse = next(s for s in walk["steps"] if s["step"] == "search-coarse")
     lr = next(s for s in walk["steps"] if s["step"] == "lr-range")
     assert coarse["trials"] >= 10 and lr["range"][0] < lr["suggested_lr"] < lr["range"][1]
+
+    # The report's command reproduces the best model exactly.
+    command = next(line for line in report.splitlines() if line.startswith("tune train "))
+    again_trained = tune(*shlex.split(command)[1:], "--json", "--out", "repro").json()
+    assert again_trained["final_val_acc"] == walk["best"]["val_acc"]
 
     # Nothing is left to do: a third run reuses every step.
     again = tune("run", "--rounds", "1", "--json").json()

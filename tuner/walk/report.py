@@ -18,9 +18,14 @@ REPORT_FILE = "report.md"
 
 
 def train_command(exp: "Experiment", params: dict[str, Any]) -> str:
-    """The ``tune train`` command line that reproduces ``params`` on this task."""
+    """The ``tune train`` command line that reproduces ``params`` on this task
+    (values equal to their defaults left out, so the command shows what was tuned)."""
+    from tuner.params import TrainParams
     from tuner.search import format_best
 
+    defaults = {**TrainParams().to_dict(), "normalize": exp.params.normalize,
+                **{name: spec.default_value() for name, spec in exp.space.items()}}
+    params = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
     spec = exp.task.spec
     flags = [f"--task {spec.task}"] if spec.task else [
         f"--model {spec.model or 'mlp'}", f"--data {spec.data or 'digits'}"]

@@ -14,6 +14,14 @@ from tuner.walk.state import StepRecord
 if TYPE_CHECKING:
     from tuner.walk.core import Steps
 
+# The numbers of each sanity check worth a line in the walk's summary (the full
+# metrics stay in the step's result and its own JSON file).
+KEY_METRICS = {
+    "check-init": ("std_factor", "std_drift", "trainable_parameters"),
+    "check-loss": ("loss", "log_num_classes", "label_entropy"),
+    "overfit-small": ("samples", "lr", "steps", "final_loss", "final_acc"),
+}
+
 
 def sanity(walk: "Steps", name: str) -> StepRecord:
     from tuner.checks import check_init, check_loss, overfit_small
@@ -29,7 +37,7 @@ def sanity(walk: "Steps", name: str) -> StepRecord:
                                on_step=lambda done, total, lr: bar(done, total, f"lr {lr:.3g}"))
     worst = next((f for f in result.findings if f.severity == result.verdict), None)
     summary = {"findings": [f.code for f in result.findings],
-               **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float, str, bool))}}
+               **{k: result.metrics[k] for k in KEY_METRICS[name] if k in result.metrics}}
     if worst is not None and result.verdict != "pass":
         summary["reason"] = f"{worst.code}: {worst.message}"
     return StepRecord(name, result.verdict, 0.0, summary, list(result.files), result.to_dict())
