@@ -3,9 +3,9 @@
 Trains the same model (same initial weights) on the same in-memory data for
 the same epochs with ``tuner.engine.fit`` and with the plainest loop one would
 write by hand (shuffle by permutation, index, forward, backward, step, one
-validation pass per epoch), alternating the two several times so that machine
-noise hits both alike. Prints samples/second and the ratio engine / hand
-(target: >= 0.95), then the wall time of ``tune --help``.
+validation pass per epoch), alternating the two in back-to-back pairs so that machine
+noise hits both alike. Prints samples/second and the median paired ratio
+engine speed / hand speed (target: >= 0.95), then the wall time of ``tune --help``.
 
     python benchmarks/loop_overhead.py [--repeats 10] [--device cpu]
 """
@@ -55,27 +55,38 @@ def hand_loop(model, x, y, xv, yv, epochs, batch_size, lr, seed):
         float(running), float(val_loss)  # what a hand loop would log
 
 
+def timed(fn, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
 def measure(name, model, train, val, params, device, repeats):
-    engine_rates, hand_rates = [], []
+    """Median samples/s of each side, and the median of the paired ratios: each
+    repeat runs both back to back (alternating who goes first), so a slow spell
+    of the machine lands on both halves of a pair instead of on one side."""
     samples = params.epochs * len(train)
+    engine_times, hand_times = [], []
     for r in range(repeats):
-        # Alternate who goes first: caches and clocks must not favour one side.
+        pair = {}
         for which in (("engine", "hand") if r % 2 == 0 else ("hand", "engine")):
             m = copy.deepcopy(model).to(device)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
             if which == "engine":
-                fit(m, train, val, params, loss_fn=F.cross_entropy, device=device, seed=0)
+                pair[which] = timed(lambda: fit(m, train, val, params, loss_fn=F.cross_entropy,
+                                                device=device, seed=0), device)
             else:
-                hand_loop(m, train.x, train.y, val.x, val.y, params.epochs, params.batch_size, params.lr, 0)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            rate = samples / (time.perf_counter() - start)
-            (engine_rates if which == "engine" else hand_rates).append(rate)
-    e, h = statistics.median(engine_rates), statistics.median(hand_rates)
-    print(f"{name:<22} engine {e:>10,.0f} samples/s   hand {h:>10,.0f} samples/s   ratio {e / h:.3f}")
-    return e / h
+                pair[which] = timed(lambda: hand_loop(m, train.x, train.y, val.x, val.y, params.epochs,
+                                                      params.batch_size, params.lr, 0), device)
+        engine_times.append(pair["engine"])
+        hand_times.append(pair["hand"])
+    ratio = statistics.median(h / e for e, h in zip(engine_times, hand_times))
+    e, h = samples / statistics.median(engine_times), samples / statistics.median(hand_times)
+    print(f"{name:<22} engine {e:>10,.0f} samples/s   hand {h:>10,.0f} samples/s   ratio {ratio:.3f}")
+    return ratio
 
 
 def help_time(repeats=3):
@@ -102,7 +113,7 @@ def main() -> None:
     torch.manual_seed(0)
     mlp = build_mlp(HP(), (1, 8, 8), 10)
     params = TrainParams(epochs=5, batch_size=64)
-    ratios = [measure("mlp on digits", mlp, exp.train, exp.val, params, device, args.repeats)]
+    ratios = [measure("mlp on digits", mlp, exp.train, exp.val, params, device, 3 * args.repeats)]
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2048, 3, 32, 32, generator=g)

@@ -76,3 +76,19 @@ def test_on_epoch_can_stop_the_run():
     h = fit(model, TensorData(x, y), TensorData(x, y), TrainParams(epochs=10), loss_fn=nn.functional.cross_entropy,
             device=torch.device("cpu"), on_epoch=lambda rec: rec.epoch == 2)
     assert h.stopped and len(h.epochs) == 2
+
+
+def test_accuracy_counted_at_epoch_end_or_per_step_agrees(monkeypatch):
+    import tuner.engine as engine
+
+    x, y = blobs()
+    runs = []
+    for keep in (engine.KEEP_OUTPUTS, 0):  # 0: outputs too large to keep, count every step
+        monkeypatch.setattr(engine, "KEEP_OUTPUTS", keep)
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+        h = fit(model, TensorData(x, y), TensorData(x, y), TrainParams(epochs=3, lr=0.01, batch_size=50),
+                loss_fn=nn.functional.cross_entropy, device=torch.device("cpu"), seed=2)
+        runs.append([(e.train_loss, e.train_acc) for e in h.epochs])
+    assert runs[0] == runs[1]
+    assert 0 < runs[0][0][1] < 1  # a real fraction: the last, smaller batch is weighted right
