@@ -57,3 +57,12 @@ def test_a_walk_with_other_settings_is_not_mixed_in(tune):
     other = tune("run", "--until", "check-init", "--seed", "3")
     assert other.code == 2 and "other settings" in other.stderr and "--restart" in other.stderr
     assert tune("run", "--until", "check-init", "--seed", "3", "--restart").code == 0
+
+
+def test_budget_bounds_the_walk(tune):
+    run = tune("run", "--budget", "0.02", "--json")  # 1.2 seconds: the checks use it up
+    assert run.code == 0, run.stderr
+    walk = run.json()
+    assert walk["stopped"] == "budget spent"
+    assert 1 <= len(walk["steps"]) < 8 and walk["best"] is None
+    assert Path(walk["report"]).is_file()
