@@ -3,7 +3,7 @@
 For each task and seed, two searches over the same default space, training
 with the same engine and scoring a trial by its best validation accuracy:
 
-* tune: ``search --coarse`` (20 random trials of 3 epochs, median pruning),
+* tune: ``search --coarse`` (20 random trials of 3 epochs, successive-halving pruning),
   then ``search --fine`` (10 TPE trials of 9 epochs in the narrowed space);
 * plain Optuna: the default sampler (TPE), no pruning, 9 epochs per trial,
   as many trials as tune's whole budget allows (20x3 + 10x9 = 150 epochs ->
