@@ -10,7 +10,6 @@ learning rate is set by a plain multiplication when a schedule is on.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -103,10 +102,6 @@ class Trainer:
         self.steps_done += 1
         return loss.detach(), out.detach()
 
-    def evaluate(self, data: Data) -> tuple[float, float]:
-        """Mean loss and accuracy over ``data`` in eval mode (dropout off)."""
-        return evaluate(self.model, data, self.loss_fn, self.device)
-
 
 def correct_count(out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
     if out.dim() == 2 and out.shape[0] == yb.shape[0] and not yb.is_floating_point():
@@ -193,9 +188,6 @@ class History:
             for e in self.epochs:
                 w.writerow([getattr(e, c) for c in HISTORY_COLUMNS])
 
-    def write_json(self, path: Path) -> None:
-        from tuner.jsonable import to_jsonable
-        path.write_text(json.dumps(to_jsonable(self.to_dict()), indent=2))
 
 
 def epoch_means(losses: list[torch.Tensor], rights: list[torch.Tensor],
@@ -211,16 +203,15 @@ def epoch_means(losses: list[torch.Tensor], rights: list[torch.Tensor],
 
 
 OnEpoch = Callable[[EpochRecord], "bool | None"]
-OnBatch = Callable[[int, int], None]
 
 
 def fit(model: nn.Module, train: Data, val: Data, params: TrainParams, *, loss_fn: Callable,
         device: torch.device, seed: int = 0, epochs: int | None = None,
-        on_epoch: OnEpoch | None = None, on_batch: OnBatch | None = None) -> History:
+        on_epoch: OnEpoch | None = None) -> History:
     """Train ``model`` for ``epochs`` (default ``params.epochs``) and validate after each.
 
     ``on_epoch(record)`` may return True to stop early (the run is marked
-    ``stopped``). ``on_batch(step, steps_per_epoch)`` reports progress.
+    ``stopped``).
     A NaN/inf training loss ends the run as diverged; it never raises.
     """
     epochs = epochs or params.epochs
@@ -254,8 +245,6 @@ def fit(model: nn.Module, train: Data, val: Data, params: TrainParams, *, loss_f
                 labels.append(yb)
             else:
                 rights.append(correct_count(out, yb))
-            if on_batch is not None:
-                on_batch(i + 1, steps_per_epoch)
             if i % 50 == 49 and not torch.isfinite(loss):
                 break  # no point finishing an epoch of NaNs
         if outs:
@@ -267,7 +256,7 @@ def fit(model: nn.Module, train: Data, val: Data, params: TrainParams, *, loss_f
             history.diverged = True
             history.reason = f"training loss became {train_loss} in epoch {epoch} (lr {params.lr:g})"
             break
-        val_loss, val_acc = trainer.evaluate(val)
+        val_loss, val_acc = evaluate(model, val, loss_fn, device)
         record = EpochRecord(epoch, train_loss, val_loss, train_acc, val_acc,
                              trainer.lr, time.perf_counter() - start)
         history.epochs.append(record)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from tuner.data import Data, DatasetData, TensorData, first_batch
+from tuner.data import Data, DatasetData, TensorData
 from tuner.errors import TuneError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -60,10 +60,6 @@ class Task:
     builtin_data: bool
     class_names: list[str] | None = None
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        x, _ = first_batch(self.train, 1)
-        return tuple(x.shape[1:])
 
 
 def load_task(spec: TaskSpec) -> Task:

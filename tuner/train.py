@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from tuner.engine import History, OnBatch, OnEpoch
+from tuner.engine import History, OnEpoch
 from tuner.experiment import Experiment
 from tuner.outdir import out_dir, save_json, write_atomic
 from tuner.plots.curves import plot_history
@@ -27,13 +27,13 @@ class TrainResult:
                 "hyperparameters": self.hyperparameters, "files": self.files}
 
 
-def train_and_save(exp: Experiment, out: str | Path, *, on_epoch: OnEpoch | None = None,
-                   on_batch: OnBatch | None = None) -> TrainResult:
+def train_and_save(exp: Experiment, out: str | Path, *,
+                   on_epoch: OnEpoch | None = None) -> TrainResult:
     """Train ``exp``'s configuration once and write, to ``out``: ``model.pt``
     (the state_dict), ``history.json``, ``history.csv`` and ``curves.png``."""
     folder = out_dir(out)
     model, _ = exp.build_model()
-    history = exp.fit(model, on_epoch=on_epoch, on_batch=on_batch)
+    history = exp.fit(model, on_epoch=on_epoch)
     hyper = exp.all_hp()
     paths = {
         "model": folder / "model.pt",

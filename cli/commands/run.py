@@ -36,8 +36,6 @@ def register(app: typer.Typer) -> None:
         from tuner.walk import walk
 
         exp = common.prepare()
-        config = {"task": common.task, "model": common.model, "data": common.data,
-                  "hp": sorted(common.hp), "seed": common.seed}
         with progress(not common.json) as bar:
             tasks: dict[str, Any] = {}
 
@@ -54,7 +52,7 @@ def register(app: typer.Typer) -> None:
                         render_step(payload)
 
             result = walk(exp, common.out, rounds=rounds, budget_minutes=budget, force=force,
-                          restart=restart, until=until, config=config, on_event=on_event)
+                          restart=restart, until=until, on_event=on_event)
         if common.json:
             print_json(result)
         else:

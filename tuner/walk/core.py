@@ -84,7 +84,7 @@ class Budget:
 
 def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: float | None = None,
          force: bool = False, restart: bool = False, until: str | None = None,
-         config: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> WalkResult:
+         on_event: OnEvent | None = None) -> WalkResult:
     """Walk the procedure on ``exp``; resumable; bounded by ``budget_minutes``.
 
     Args:
@@ -95,7 +95,6 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         force: Go on after a failed sanity check.
         restart: Forget a saved walk in ``out`` and start over.
         until: Stop after this step (e.g. ``overfit-small`` for the checks only).
-        config: What identifies this walk for resuming (the CLI passes its flags).
         on_event: ``(kind, step, payload)`` callbacks for progress display.
     """
     if rounds < 0:
@@ -104,8 +103,10 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         raise TuneError(f"--budget {budget_minutes}: must be a positive number of minutes")
     folder = out_dir(out)
     run_dir = folder / RUN_DIR
-    state = WalkState.open(run_dir, config or {"task": exp.task.spec.describe(),
-                                               "hp": exp.overrides, "seed": exp.seed}, restart)
+    # What identifies the walk: resuming one with other settings would mix two walks.
+    config = {"task": exp.task.spec.describe(), "hp": dict(sorted(exp.overrides.items())),
+              "seed": exp.seed}
+    state = WalkState.open(run_dir, config, restart)
     if restart:
         _forget_studies(folder)
     steps = Steps(exp, folder, run_dir, state, Budget(budget_minutes and budget_minutes * 60,
