@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from tuner.errors import TuneError
-from tuner.experiment import Experiment
 from tuner.outdir import out_dir, save_json
 from tuner.search.narrow import default_top_k, edge_findings, failure_findings, narrow_space
 from tuner.search.overrides import apply_space_args
@@ -22,6 +21,9 @@ from tuner.search.result import SearchProgress, SearchResult, best_of, progress_
 from tuner.search.space import SearchSpace, default_space
 from tuner.search.storage import CREATED_AT, describe_storage, journal_path, open_storage
 from tuner.search.study import PRUNERS, Plan, count_trials, run_worker
+
+if TYPE_CHECKING:
+    from tuner.experiment import Experiment
 
 COARSE_TRIALS, FINE_TRIALS = 20, 10
 COARSE_EPOCHS, FINE_FACTOR = 3, 3

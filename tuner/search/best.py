@@ -9,7 +9,7 @@ from typing import Any
 
 from tuner.errors import TuneError
 from tuner.search.result import best_of
-from tuner.search.storage import describe_storage, journal_path, latest_study, open_storage
+from tuner.search.storage import describe_storage, load_named_study, trial_hp
 
 FORMATS = ("json", "toml", "args")
 
@@ -36,27 +36,12 @@ def best_hyperparameters(out: str | Path, study: str | None = None,
     Raises:
         TuneError: no such study, or no completed trial in it.
     """
-    import optuna
-
-    if storage is None and not journal_path(out).is_file():
-        raise TuneError(f"no studies in {journal_path(out)}",
-                        "run tune search first, or point --out/--storage at the studies")
-    name = study or latest_study(out, storage)
-    if name is None:
-        raise TuneError(f"no studies in {describe_storage(out, storage)}", "run tune search first")
-    store = open_storage(out, storage)
-    try:
-        loaded = optuna.load_study(study_name=name, storage=store)
-    except KeyError:
-        names = ", ".join(optuna.get_all_study_names(store)) or "none"
-        raise TuneError(f"--study {name}: no such study in {describe_storage(out, storage)}",
-                        f"studies there: {names}") from None
+    loaded, name = load_named_study(out, study, storage)
     best = best_of(loaded)
     if best is None:
         raise TuneError(f"--study {name}: no trial has completed yet",
                         "run more trials, or check why they fail (tune diagnose)")
-    params = dict(best.user_attrs.get("hp") or best.params)
-    return BestResult(name, describe_storage(out, storage), best.number, best.value, params)
+    return BestResult(name, describe_storage(out, storage), best.number, best.value, trial_hp(best))
 
 
 def format_best(params: dict[str, Any], fmt: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tuner.findings import Finding
+from tuner.search.storage import trial_hp
 from tuner.search.study import count_trials
 
 TOP = 10
@@ -83,7 +84,7 @@ def best_of(study: Any) -> Any | None:
 
 
 def best_entry(trial: Any) -> dict[str, Any]:
-    return {"params": dict(trial.user_attrs.get("hp") or trial.params), "value": trial.value,
+    return {"params": trial_hp(trial), "value": trial.value,
             "trial": trial.number, "searched": dict(trial.params)}
 
 

@@ -176,3 +176,34 @@ def _parse_time(text: Any) -> datetime | None:
         return datetime.fromisoformat(text) if isinstance(text, str) else None
     except ValueError:
         return None
+
+
+def load_named_study(out: str | Path, study: str | None = None,
+                     url: str | None = None) -> tuple[Any, str]:
+    """The stored study called ``study`` (default: the most recent one) and its name,
+    as ``tune best`` and ``tune diagnose --study`` open it.
+
+    Raises:
+        TuneError: no studies at all, or none of that name (the message lists them).
+    """
+    import optuna
+
+    if url is None and not journal_path(out).is_file():
+        raise TuneError(f"no studies in {journal_path(out)}",
+                        "run tune search first, or point --out/--storage at the studies")
+    name = study or latest_study(out, url)
+    if name is None:
+        raise TuneError(f"no studies in {describe_storage(out, url)}", "run tune search first")
+    store = open_storage(out, url)
+    try:
+        return optuna.load_study(study_name=name, storage=store), name
+    except KeyError:
+        names = ", ".join(optuna.get_all_study_names(store)) or "none"
+        raise TuneError(f"--study {name}: no such study in {describe_storage(out, url)}",
+                        f"studies there: {names}") from None
+
+
+def trial_hp(trial: Any) -> dict[str, Any]:
+    """All of a trial's hyperparameters as ``--hp`` takes them (its sampled ones if
+    the trial predates that record)."""
+    return dict(trial.user_attrs.get("hp") or trial.params)

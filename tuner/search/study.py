@@ -20,14 +20,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from tuner.experiment import Experiment
-from tuner.search.objective import TrialOutcome, run_trial
 from tuner.search.space import SearchSpace
 from tuner.search.storage import journal_path, open_storage, sync_storage
+
+if TYPE_CHECKING:  # training needs torch; reading a study (tune best, diagnose) must not
+    from tuner.experiment import Experiment
+    from tuner.search.objective import TrialOutcome
 
 PRUNERS = ("auto", "median", "hyperband", "asha", "none")
 FINE_STARTUP = 3  # random trials before TPE models the fine space (after the enqueued best)
@@ -178,7 +180,7 @@ def claim_trial(study: Any, plan: Plan) -> Any | None:
         return study.ask()
 
 
-OnOutcome = Callable[[TrialOutcome], None]
+OnOutcome = Callable[["TrialOutcome"], None]
 
 
 def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0,
@@ -188,6 +190,8 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0,
     Ctrl-C (``KeyboardInterrupt``) propagates after the running trial has been
     marked as interrupted and queued again.
     """
+    from tuner.search.objective import run_trial
+
     storage = open_storage(plan.out, plan.url)
     study = load_study(plan, storage, worker=worker)
     space = SearchSpace.from_dict(plan.space)
