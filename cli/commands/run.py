@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
             print_json(result)
         else:
             render_end(result, exp)
-        return 1 if result.stopped and result.stopped.startswith("sanity") else 0
+        return 1 if result.sanity_failed else 0
 
 
 def render_step(rec: Any) -> None:

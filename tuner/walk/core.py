@@ -43,11 +43,11 @@ class WalkResult:
     report: str | None = None
     stopped: str | None = None  # why the walk ended before its last round, if it did
     resumed: list[str] = field(default_factory=list)  # steps reused from an earlier run
+    sanity_failed: bool = False  # a failed sanity check stopped the walk
 
     @property
     def verdict(self) -> str:
-        if self.stopped and self.stopped.startswith("sanity"):
-            return "fail"
+        """The worst step verdict (a walk stopped by a failed check has that step last)."""
         verdicts = {s.verdict for s in self.steps}
         return "fail" if "fail" in verdicts else "warn" if "warn" in verdicts else "pass"
 
@@ -101,6 +101,9 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         raise TuneError(f"--rounds {rounds}: must be 0 or more")
     if budget_minutes is not None and not budget_minutes > 0:
         raise TuneError(f"--budget {budget_minutes}: must be a positive number of minutes")
+    if until is not None and until not in step_names(rounds):
+        raise TuneError(f"--until {until}: no such step",
+                        f"steps of this walk: {', '.join(step_names(rounds))}")
     folder = out_dir(out)
     run_dir = folder / RUN_DIR
     # What identifies the walk: resuming one with other settings would mix two walks.
@@ -119,13 +122,21 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         steps.stopped = steps.stopped or ("budget spent" if isinstance(stop, BudgetSpent) else
                                           f"stopped after {until} (--until)")
     result = WalkResult(state.steps, steps.best, steps.epochs_spent(), stopped=steps.stopped,
-                        resumed=steps.resumed)
+                        resumed=steps.resumed, sanity_failed=steps.sanity_failed)
     result.report = str(write_report(result, exp, folder))
     return result
 
 
 class _Until(Exception):
     pass
+
+
+def step_names(rounds: int) -> list[str]:
+    """Every step a walk of ``rounds`` rounds can take, in order."""
+    names = [*SANITY, "lr-range", "search-coarse", "search-fine", "train-best", "diagnose"]
+    for n in range(2, rounds + 2):
+        names += [f"adjust-{n}", f"search-fine-{n}", f"train-best-{n}", f"diagnose-{n}"]
+    return names
 
 
 class Steps:
@@ -140,6 +151,7 @@ class Steps:
         self.best: dict[str, Any] | None = None
         self.resumed: list[str] = []
         self.last_codes: list[str] = []
+        self.sanity_failed = False
 
     # --- the bookkeeping around every step ---------------------------------------
     def step(self, name: str, body: Callable[[], StepRecord]) -> StepRecord:
@@ -174,6 +186,7 @@ class Steps:
             rec = self.step(name, lambda name=name: S.sanity(self, name))
             if rec.verdict == "fail" and not self.force:
                 self.stopped = f"sanity check {name} failed: {rec.summary.get('reason', '')}".strip()
+                self.sanity_failed = True
                 return
         lr = self.step("lr-range", lambda: S.lr_range_step(self))
         coarse = self.step("search-coarse", lambda: S.search_step(self, "search-coarse", "coarse",
@@ -215,9 +228,9 @@ def _forget_studies(folder: Path) -> None:
     import optuna
 
     from tuner.search import open_storage
+    from tuner.search.storage import journal_path
 
-    journal = folder / "studies.journal"
-    if not journal.exists():
+    if not journal_path(folder).exists():
         return
     storage = open_storage(folder)
     for summary in storage.get_all_studies():

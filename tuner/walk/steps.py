@@ -105,8 +105,8 @@ def train_best_step(walk: "Steps", name: str, search_rec: StepRecord, epoch_fact
     from tuner.train import train_and_save
 
     params = dict(search_rec.result["best"]["params"])
-    # The full budget: at least the configured epochs, and well past the trials' length.
-    epochs = max(walk.exp.params.epochs, 2 * int(search_rec.summary["epochs_per_trial"])) * epoch_factor
+    epochs = final_epochs(walk.exp.params.epochs, int(search_rec.summary["epochs_per_trial"]),
+                          epoch_factor)
     params["epochs"] = epochs
     if "schedule" not in walk.exp.overrides:
         # A long final run anneals, so the weights it saves are its settled best, not a
@@ -117,11 +117,21 @@ def train_best_step(walk: "Steps", name: str, search_rec: StepRecord, epoch_fact
     result = train_and_save(exp, walk.run_dir / name,
                             on_epoch=lambda rec: bar(rec.epoch, epochs, f"val_acc {rec.val_acc:.4f}"))
     h = result.history
-    summary = {"best_val_acc": h.best_val_acc, "final_val_acc": h.final_val_acc,
-               "epochs_run": len(h.epochs), "epochs_spent": len(h.epochs), "diverged": h.diverged,
-               "from_trial": search_rec.result["best"].get("trial"), "study": search_rec.summary["study"]}
+    summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files")}
+    summary.update(epochs_spent=len(h.epochs), from_trial=search_rec.result["best"].get("trial"),
+                   study=search_rec.summary["study"])
     return StepRecord(name, "fail" if h.diverged else "pass", 0.0, summary, result.files,
                       {"hyperparameters": result.hyperparameters, "history": h.to_dict()})
+
+
+def final_epochs(configured: int, epochs_per_trial: int, factor: int) -> int:
+    """The full budget of a final training: the configured epochs (times the rounds'
+    still-improving factor), and at least twice the trials' length.
+
+    ``epochs_per_trial`` already carries the factor (the adjusted search trains
+    longer), so it is not multiplied again.
+    """
+    return max(configured * factor, 2 * epochs_per_trial)
 
 
 def diagnose_step(walk: "Steps", name: str, trained: StepRecord) -> StepRecord:
