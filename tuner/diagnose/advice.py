@@ -5,13 +5,17 @@ hyperparameters (``tune train``'s history.json and every search trial record
 them all). For curves from elsewhere the current values are unknown: the
 advice then says the change in relative terms ("lower lr 10x") and suggests
 only values that do not depend on the current one. The changes come back both
-as text and as a dict, so that ``tune run`` can act on them and a person can
-paste the flags into ``tune train``.
+as text and as a dict (``hp`` in the JSON), so that a script can act on them
+and a person can paste the flags into ``tune train``. ``tune run`` changes a
+search space rather than one configuration: its rules are in
+:mod:`tuner.walk.adjust`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
+
+from tuner.search.best import format_best
 
 Hyper = Mapping[str, Any]
 Evidence = Mapping[str, Any]
@@ -30,12 +34,6 @@ def _num(x: float) -> float:
 def _float(hyper: Hyper, name: str) -> float | None:
     value = hyper.get(name)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def hp_flags(changes: Mapping[str, Any]) -> str:
-    """``{"lr": 0.001}`` -> ``--hp lr=0.001`` (the form ``tune train`` accepts)."""
-    return " ".join(f"--hp {k}={v:g}" if isinstance(v, float) else f"--hp {k}={v}"
-                    for k, v in changes.items())
 
 
 def _scale(hyper: Hyper, changes: dict[str, Any], name: str, factor: float,
@@ -175,5 +173,5 @@ def advise(code: str, hyper: Hyper, evidence: Evidence, epochs: int) -> tuple[st
     sentences, changes = ADVICE[code](hyper, evidence, epochs)
     text = "; ".join(sentences)
     text = text[:1].upper() + text[1:]
-    flags = hp_flags(changes)
+    flags = format_best(changes, "args")
     return (f"{text}: {flags}" if flags else text), changes

@@ -24,7 +24,8 @@ class Diagnosis:
 
     ``evidence`` holds the numbers the rule compared; ``message`` says them in a
     sentence; ``advice`` is what to change, ending with ``--hp`` flags; ``hp`` is
-    the same change as a dict (``tune run`` applies it).
+    the same change as a dict, for scripts (``tune run`` adjusts a whole search
+    space instead: see :mod:`tuner.walk.adjust`).
     """
 
     code: str
