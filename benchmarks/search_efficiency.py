@@ -34,7 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-COARSE_TRIALS, COARSE_EPOCHS, FINE_TRIALS, FINE_EPOCHS = 20, 3, 10, 9
+from tuner.search.api import COARSE_EPOCHS, COARSE_TRIALS, FINE_FACTOR, FINE_TRIALS  # noqa: E402
+
+FINE_EPOCHS = COARSE_EPOCHS * FINE_FACTOR
 BUDGET = COARSE_TRIALS * COARSE_EPOCHS + FINE_TRIALS * FINE_EPOCHS
 
 
@@ -74,26 +76,17 @@ def run_plain_optuna(spec, seed: int) -> tuple[float, int, dict]:
     import optuna
 
     from tuner.experiment import prepare
-    from tuner.search.objective import sample_training, suggest
+    from tuner.search.objective import run_trial
     from tuner.search.space import default_space
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     exp = prepare(spec, [], seed=seed, device="cpu")
     space = default_space(exp.space, fixed=exp.overrides, train_fixed=exp.params.to_dict())
-    spent = 0
-
-    def objective(trial) -> float:
-        nonlocal spent
-        params = exp.params.replace(**sample_training(trial, space), epochs=FINE_EPOCHS)
-        model, hp = exp.build_model(suggest=lambda s: suggest(trial, space[s.name]) if s.name in space
-                                    else s.default_value())
-        history = exp.fit(model, params, epochs=FINE_EPOCHS)
-        spent += len(history.epochs)
-        trial.set_user_attr("hp", {**params.to_dict(), **hp.values})
-        return float("nan") if history.diverged else history.best_val_acc
-
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=BUDGET // FINE_EPOCHS)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.NopPruner())
+    # tune's own trial (same sampling, engine and recording), without pruning.
+    spent = sum(run_trial(exp, study, study.ask(), space, FINE_EPOCHS).epochs
+                for _ in range(BUDGET // FINE_EPOCHS))
     return study.best_value, spent, study.best_trial.user_attrs["hp"]
 
 
@@ -105,14 +98,12 @@ def retrained(spec, hp: dict, seeds=(100, 101, 102)) -> float:
     configuration itself.
     """
     from tuner.experiment import prepare
-    from tuner.params import TRAIN_NAMES
 
     accs = []
     for seed in seeds:
-        exp = prepare(spec, [], seed=seed, device="cpu")
-        params = exp.params.replace(**{k: v for k, v in hp.items() if k in TRAIN_NAMES and k != "epochs"})
-        model, _ = exp.build_model(fixed={k: v for k, v in hp.items() if k not in TRAIN_NAMES})
-        accs.append(exp.fit(model, params, epochs=FINE_EPOCHS).final_val_acc)
+        exp = prepare(spec, [], seed=seed, device="cpu").with_hp(hp)
+        model, _ = exp.build_model()
+        accs.append(exp.fit(model, epochs=FINE_EPOCHS).final_val_acc)
     return statistics.mean(accs)
 
 

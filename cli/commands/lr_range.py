@@ -22,18 +22,28 @@ def register(app: typer.Typer) -> None:
             "--probe", metavar="LR[,LR...]",
             help="Learning rates of the decade probe, comma-separated or repeated. "
                  "[default: 1e-1,1e-2,1e-3,1e-4,1e-5]")] = None,
-        probe_iters: Annotated[int, typer.Option(help="Training steps at each probe LR.")] = 100,
-        iters: Annotated[int, typer.Option(help="Iterations of each range-test sweep.")] = 100,
-        repeats: Annotated[int, typer.Option(
-            help="Sweeps, each with its own seed; the suggestion is their median in log space.")] = 3,
-        start_lr: Annotated[float, typer.Option(help="First LR of the sweep.")] = 1e-7,
-        end_lr: Annotated[float, typer.Option(help="Last LR of the sweep.")] = 10.0,
+        probe_iters: Annotated[Optional[int], typer.Option(
+            help="Training steps at each probe LR. [default: 100]")] = None,
+        iters: Annotated[Optional[int], typer.Option(
+            help="Iterations of each range-test sweep. [default: 100]")] = None,
+        repeats: Annotated[Optional[int], typer.Option(
+            help="Sweeps, each with its own seed; the suggestion is their median in log space. "
+                 "[default: 3]")] = None,
+        start_lr: Annotated[Optional[float], typer.Option(help="First LR of the sweep. [default: 1e-7]")] = None,
+        end_lr: Annotated[Optional[float], typer.Option(help="Last LR of the sweep. [default: 10]")] = None,
     ) -> int:
         """Find a learning rate: a decade probe, then a repeated range test; saves lr_range.json/.png."""
         from tuner.lr_range import PROBE_LRS, lr_range, parse_lrs
+        from tuner.lr_range import run as defaults
         from tuner.lr_range.run import check_settings
 
+        # Unset flags take the library's defaults (the numbers in the help repeat them for people).
         probe_lrs = parse_lrs(probe) if probe else PROBE_LRS
+        probe_iters = defaults.PROBE_ITERS if probe_iters is None else probe_iters
+        iters = defaults.DEFAULT_ITERS if iters is None else iters
+        repeats = defaults.DEFAULT_REPEATS if repeats is None else repeats
+        start_lr = defaults.START_LR if start_lr is None else start_lr
+        end_lr = defaults.END_LR if end_lr is None else end_lr
         check_settings(probe_lrs, iters, repeats, start_lr, end_lr, probe_iters)  # before loading anything
         exp = common.prepare()
         with progress(not common.json) as bar:
@@ -54,7 +64,7 @@ def register(app: typer.Typer) -> None:
 
 
 def probe_table(result) -> Table:
-    table = Table(title=f"decade probe: {result.settings.get('probe_iters', 100)} steps per LR",
+    table = Table(title=f"decade probe: {result.settings['probe_iters']} steps per LR",
                   title_justify="left")
     for col in ("lr", "outcome", "drop"):
         table.add_column(col, justify="right" if col != "outcome" else "left")

@@ -59,9 +59,6 @@ class Sweep:
     end_lr: float
     iters: int
 
-    @property
-    def steps_per_decade(self) -> float:
-        return (self.iters - 1) / max(math.log10(self.end_lr / self.start_lr), 1e-12)
 
 
 def sweep_lrs(start_lr: float, end_lr: float, iters: int) -> list[float]:

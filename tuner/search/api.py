@@ -120,7 +120,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     plan = Plan(study_name, str(folder), storage, mode, the_space.to_dict(), epochs, total,
                 time.time() + timeout if timeout else None, exp.seed, pruner, jobs)
     before = count_trials(study.get_trials(deepcopy=False)).finished
-    interrupted = _run(exp, plan, study, on_trial)
+    interrupted = _run(exp, plan, store, study, on_trial)
     result = summarize(study, storage=describe_storage(folder, storage), mode=mode, epochs=epochs,
                        space=the_space.to_dict(), from_study=from_study, interrupted=interrupted)
     result.new_trials = result.trials - before
@@ -227,14 +227,14 @@ def latest_coarse(storage: Any) -> str | None:
     return max(coarse)[2] if coarse else None
 
 
-def _run(exp: Experiment, plan: Plan, study: Any, on_trial: OnTrial | None) -> bool:
+def _run(exp: Experiment, plan: Plan, store: Any, study: Any, on_trial: OnTrial | None) -> bool:
     """Run the plan here or in worker processes; True when Ctrl-C stopped it."""
     try:
         if plan.jobs == 1:
             def report(outcome: Any) -> None:
                 if on_trial is not None:
                     on_trial(progress_of(study, plan.trials, outcome.to_dict()))
-            run_worker(exp, plan, on_outcome=report)
+            run_worker(exp, plan, storage=store, on_outcome=report)
         else:
             from tuner.search.workers import run_parallel
 

@@ -175,10 +175,6 @@ class SearchSpace:
         high = high if ceiling is None else min(high, ceiling)
         return self.set(name, low=min(low, high), high=max(low, high))
 
-    def without(self, *names: str) -> "SearchSpace":
-        """A copy that no longer searches ``names``."""
-        return SearchSpace({k: v for k, v in self.params.items() if k not in names},
-                           {k: v for k, v in self.when.items() if k not in names})
 
 
 def transform(log: bool) -> tuple[Any, Any]:

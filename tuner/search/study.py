@@ -183,7 +183,7 @@ def claim_trial(study: Any, plan: Plan) -> Any | None:
 OnOutcome = Callable[["TrialOutcome"], None]
 
 
-def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0,
+def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0, storage: Any = None,
                on_outcome: OnOutcome | None = None) -> list[TrialOutcome]:
     """Run trials of ``plan``'s study until its total or deadline is reached.
 
@@ -192,7 +192,8 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0,
     """
     from tuner.search.objective import run_trial
 
-    storage = open_storage(plan.out, plan.url)
+    # In-process callers pass the storage they opened: opening a journal replays it.
+    storage = storage if storage is not None else open_storage(plan.out, plan.url)
     study = load_study(plan, storage, worker=worker)
     space = SearchSpace.from_dict(plan.space)
     outcomes: list[TrialOutcome] = []
