@@ -36,7 +36,7 @@ def adjust_space(space: SearchSpace, codes: list[str]) -> Adjustment:
     """The space and trial length for the next fine search, given the diagnosis codes."""
     adj = Adjustment(space)
     if "overfitting" in codes:
-        _shift(adj, "weight_decay", 10, "weight_decay range up a decade")
+        _shift(adj, "weight_decay", 10, "weight_decay range up a decade", WD_FLOOR, WD_CEILING)
         if "dropout" in adj.space:
             spec = adj.space["dropout"]
             adj.space = adj.space.set("dropout", low=min(spec.low + DROPOUT_STEP, DROPOUT_CEILING),
@@ -51,7 +51,7 @@ def adjust_space(space: SearchSpace, codes: list[str]) -> Adjustment:
         if "depth" in adj.space:
             adj.space = adj.space.set("depth", high=int(adj.space["depth"].high) + 1)
             adj.changes.append(f"depth up to {adj.space['depth'].high:g}")
-        _shift(adj, "weight_decay", 0.1, "weight_decay range down a decade")
+        _shift(adj, "weight_decay", 0.1, "weight_decay range down a decade", WD_FLOOR, WD_CEILING)
     if "still-improving" in codes or "underfitting" in codes:
         adj.epoch_factor = EPOCH_FACTOR
         adj.changes.append(f"{EPOCH_FACTOR}x the epochs")
@@ -60,8 +60,8 @@ def adjust_space(space: SearchSpace, codes: list[str]) -> Adjustment:
     return adj
 
 
-def _shift(adj: Adjustment, name: str, factor: float, note: str) -> None:
+def _shift(adj: Adjustment, name: str, factor: float, note: str,
+           floor: float | None = None, ceiling: float | None = None) -> None:
     if name in adj.space and adj.space[name].kind != "choice":
-        adj.space = adj.space.shift(name, factor, floor=WD_FLOOR if name == "weight_decay" else None,
-                                    ceiling=WD_CEILING if name == "weight_decay" else None)
+        adj.space = adj.space.shift(name, factor, floor=floor, ceiling=ceiling)
         adj.changes.append(note)
