@@ -80,7 +80,9 @@ def test_the_demo_passes_and_writes_plot_and_json(tune):
     assert all(r["grad_norm"] > 0 for r in layers if r["kind"] == "Linear")
     png, js = (Path(f) for f in result["files"])
     assert png.name == "check_init.png" and png.read_bytes()[:4] == b"\x89PNG"
-    assert json.loads(js.read_text())["verdict"] == "pass"
+    saved = json.loads(js.read_text())
+    assert js.name == "check_init.json" and saved["verdict"] == "pass"
+    assert saved["files"] == result["files"]  # the JSON lists the PNG and itself
 
 
 def test_human_output_puts_the_verdict_first(tune):
@@ -118,6 +120,31 @@ def test_unused_module_gets_no_gradient(tune, write_task):
     finding = next(f for f in result["findings"] if f["code"] == "no-gradient")
     assert finding["severity"] == "fail" and "aux.weight" in finding["message"]
     assert "body" not in finding["message"]
+
+
+def test_a_submodule_named_model_does_not_hide_the_roots_gradient(tune, write_task):
+    # The root row is displayed as "model", like the user's own `self.model`:
+    # gradients must come from the module itself, not a lookup by that name.
+    task = tiny_task(write_task, '''
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+                self.temperature = nn.Parameter(torch.ones(3))   # a direct parameter on the root
+            def forward(self, x):
+                return self.model(x) * self.temperature
+        return Net()
+    ''')
+    result = tune("check-init", "--task", task, "--json").json()
+    assert "no-gradient" not in [f["code"] for f in result["findings"]]
+    layers = result["metrics"]["layers"]
+    root = next(r for r in layers if r["kind"] == "Net")
+    assert root["name"] == "model" and root["role"] == "param"
+    temperature = next(p for p in result["metrics"]["params"] if p["name"] == "temperature")
+    assert temperature["grad_norm"] > 0
+    assert root["grad_norm"] == pytest.approx(temperature["grad_norm"])
+    assert [r["name"] for r in layers if r["kind"] == "Linear"] == ["model.0", "model.2"]
+    assert all(r["grad_norm"] > 0 for r in layers if r["kind"] == "Linear")
 
 
 def test_dead_relu_names_the_layer(tune, write_task):

@@ -46,7 +46,9 @@ def test_the_demo_passes_with_the_reference_numbers(tune):
     # Weight decay adds 0.5 * wd * sum(w^2): the regularised loss is higher.
     assert m["weight_decay"] == 1e-3 and m["loss_with_weight_decay"] > m["loss"]
     assert Path(result["files"][0]).name == "check_loss.json"
-    assert json.loads(Path(result["files"][0]).read_text())["metrics"]["loss"] == m["loss"]
+    saved = json.loads(Path(result["files"][0]).read_text())
+    assert saved["metrics"]["loss"] == m["loss"]
+    assert result["files"] == saved["files"] == [result["files"][0]]  # no plot: the JSON alone
 
 
 def test_unnormalised_inputs_make_the_loss_far_too_high(tune):
@@ -135,6 +137,14 @@ def test_missing_classes_warn(tune, write_task):
     result = tune("check-loss", "--task", task(write_task, labels=labels, extra="num_classes = 4\n"),
                   "--json").json()
     assert codes(result) == ["missing-classes"] and result["metrics"]["class_counts"][3] == 0
+
+
+def test_help_states_the_library_default(tune):
+    from tuner.checks.loss import LOSS_BATCHES
+
+    run = tune("check-loss", "--help")
+    assert run.code == 0
+    assert f"[default: {LOSS_BATCHES}]" in " ".join(run.stdout.replace("│", " ").split())
 
 
 def test_bad_batches_is_a_usage_error(tune):

@@ -44,7 +44,9 @@ def test_the_demo_memorises_quickly(tune):
     assert m["samples"] == 100 and m["lrs_tried"] == [1e-3] and m["steps"] < 100
     png, js = (Path(f) for f in result["files"])
     assert png.name == "overfit_small.png" and png.read_bytes()[:4] == b"\x89PNG"
-    assert json.loads(js.read_text())["metrics"]["steps"] == m["steps"]
+    saved = json.loads(js.read_text())
+    assert js.name == "overfit_small.json" and saved["metrics"]["steps"] == m["steps"]
+    assert saved["files"] == result["files"]  # the JSON lists the PNG and itself
 
 
 def test_human_output(tune):
@@ -61,6 +63,13 @@ def test_dropout_and_weight_decay_are_off_for_the_run(demo):
     result = overfit_small(exp, samples=50)
     assert result.verdict == "pass"
     assert result.metrics["dropout_layers_disabled"] == 2
+    # Off, not merely counted: every step's loss and accuracy are those of the same
+    # model built without dropout and trained without weight decay.
+    plain = dataclasses.replace(demo, params=demo.params.replace(weight_decay=0.0),
+                                model_hp={**demo.model_hp, "dropout": 0.0})
+    reference = overfit_small(plain, samples=50)
+    assert reference.metrics["dropout_layers_disabled"] == 0
+    assert result.metrics["attempts"] == reference.metrics["attempts"]
 
 
 def test_an_unlucky_lr_is_not_a_bug(demo):
@@ -94,6 +103,16 @@ def test_too_little_capacity_cannot_overfit(tune, write_task):
 def test_seeded_runs_repeat(demo):
     a, b = (overfit_small(demo, samples=40).metrics for _ in range(2))
     assert a["attempts"] == b["attempts"]
+
+
+def test_help_states_the_library_defaults(tune):
+    from tuner.checks.overfit import DEFAULT_MAX_STEPS, DEFAULT_SAMPLES
+
+    run = tune("overfit-small", "--help")
+    assert run.code == 0
+    text = " ".join(run.stdout.replace("│", " ").split())
+    assert f"memorise. [default: {DEFAULT_SAMPLES}]" in text
+    assert f"tried. [default: {DEFAULT_MAX_STEPS}]" in text
 
 
 def test_samples_must_be_positive(tune):

@@ -109,20 +109,33 @@ def correct_count(out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
     return torch.zeros((), device=out.device, dtype=torch.long)
 
 
-@torch.inference_mode()  # cheaper than no_grad: no autograd bookkeeping at all
-def evaluate(model: nn.Module, data: Data, loss_fn: Callable, device: torch.device) -> tuple[float, float]:
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    n = 0
-    for xb, yb in data.batches(EVAL_BATCH, shuffle=False, device=device):
-        out = model(xb)
-        loss_sum += loss_fn(out, yb).double() * len(yb)
-        correct += correct_count(out, yb)
-        n += len(yb)
-    model.train(was_training)
-    return (loss_sum / max(n, 1)).item(), correct.item() / max(n, 1)
+def evaluate(model: nn.Module, data: Data, loss_fn: Callable, device: torch.device, *,
+             train_mode: bool = False, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``data``, without training it.
+
+    By default in eval mode. ``train_mode=True`` measures what the optimizer
+    sees (BatchNorm on batch statistics, so ``batch_size`` matters; dropout as
+    the model has it), which overfit-small uses on its subset; norm layers'
+    running statistics then update, as in a training step. The model's mode is
+    restored afterwards either way.
+    """
+    # inference_mode is cheaper than no_grad (no autograd bookkeeping at all), but
+    # a tensor it creates can never enter autograd later. In train mode, modules
+    # may store such tensors (e.g. an EMA buffer reassigned in forward) that the next
+    # training step reads, so train mode uses no_grad.
+    with torch.no_grad() if train_mode else torch.inference_mode():
+        was_training = model.training
+        model.train(train_mode)
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        n = 0
+        for xb, yb in data.batches(batch_size, shuffle=False, device=device):
+            out = model(xb)
+            loss_sum += loss_fn(out, yb).double() * len(yb)
+            correct += correct_count(out, yb)
+            n += len(yb)
+        model.train(was_training)
+        return (loss_sum / max(n, 1)).item(), correct.item() / max(n, 1)
 
 
 def endless_batches(data: Data, batch_size: int, generator: torch.Generator,

@@ -8,7 +8,10 @@ what to change.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from tuner.outdir import out_dir, save_json
 
 Severity = Literal["info", "warn", "fail"]
 Verdict = Literal["pass", "warn", "fail"]
@@ -48,3 +51,15 @@ class CheckResult:
         return {"check": self.check, "verdict": self.verdict,
                 "findings": [f.to_dict() for f in self.findings],
                 "metrics": self.metrics, "files": self.files}
+
+    def save(self, out: str | Path, stem: str,
+             plot: Callable[[Path], Path] | None = None) -> list[str]:
+        """Write ``<out>/<stem>.png`` (``plot(path)`` draws it, when given) and then
+        ``<out>/<stem>.json``; ``files`` becomes exactly those, PNG first, and the
+        JSON lists them too. Both are written atomically. Returns ``files``."""
+        folder = out_dir(out)
+        files = [] if plot is None else [str(plot(folder / f"{stem}.png"))]
+        js = folder / f"{stem}.json"
+        self.files = [*files, str(js)]
+        save_json(js, self.to_dict())
+        return self.files

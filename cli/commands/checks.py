@@ -8,7 +8,7 @@ advice) or, with ``--json``, the result object. Exit code 0 for pass or warn,
 
 # No ``from __future__ import annotations`` here: typer reads the Annotated
 # options of these commands at runtime, through @with_common's signature.
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.table import Table
@@ -17,6 +17,10 @@ from cli.common import Common, with_common
 from cli.output import files_line, findings_panel, fmt, kv_table, out, print_json, progress
 
 MAX_LAYER_ROWS = 30
+# Options left unset take the library's defaults (tuner.checks.loss.LOSS_BATCHES,
+# tuner.checks.overfit.DEFAULT_SAMPLES and DEFAULT_MAX_STEPS), which live in
+# torch-importing modules; the help text states them (tests compare the two).
+# "\[" keeps rich markup from reading "[default: N]" as a style tag.
 
 
 def register(app: typer.Typer) -> None:
@@ -33,21 +37,25 @@ def register(app: typer.Typer) -> None:
 
     @app.command("check-loss")
     @with_common
-    def check_loss(common: Common, batches: Annotated[int, typer.Option(
-            min=1, help="Training batches to average the untrained model's loss over.")] = 5) -> int:
+    def check_loss(common: Common, batches: Annotated[Optional[int], typer.Option(
+            min=1, help="Training batches to average the untrained model's loss over. "
+                        "\\[default: 5]")] = None) -> int:
         """Step 1: the untrained model's loss against -log(1/C) and the label entropy."""
         from tuner.checks import check_loss as run_check
 
         exp = common.prepare()
-        return finish(common, run_check(exp, batches=batches, out=common.out), render_loss)
+        given = {} if batches is None else {"batches": batches}
+        return finish(common, run_check(exp, out=common.out, **given), render_loss)
 
     @app.command("overfit-small")
     @with_common
     def overfit_small(common: Common,
-                      samples: Annotated[int, typer.Option(
-                          min=1, help="Size of the stratified training subset to memorise.")] = 100,
-                      max_steps: Annotated[int, typer.Option(
-                          min=1, help="Step cap for each learning rate tried.")] = 400) -> int:
+                      samples: Annotated[Optional[int], typer.Option(
+                          min=1, help="Size of the stratified training subset to memorise. "
+                                      "\\[default: 100]")] = None,
+                      max_steps: Annotated[Optional[int], typer.Option(
+                          min=1, help="Step cap for each learning rate tried. "
+                                      "\\[default: 400]")] = None) -> int:
         """Step 2: memorise a small subset (no dropout, no weight decay), trying several LRs."""
         from tuner.checks import overfit_small as run_check
 
@@ -58,8 +66,8 @@ def register(app: typer.Typer) -> None:
             def on_step(done: int, total: int, lr: float) -> None:
                 bar.update(job, completed=done, total=total, status=f"lr {lr:g}")
 
-            result = run_check(exp, samples=samples, out=common.out, on_step=on_step,
-                               max_steps=max_steps)
+            given = {k: v for k, v in (("samples", samples), ("max_steps", max_steps)) if v is not None}
+            result = run_check(exp, out=common.out, on_step=on_step, **given)
         return finish(common, result, render_overfit)
 
 

@@ -1,6 +1,7 @@
 """HEALTHY: a small CNN with BatchNorm on scikit-learn's 8x8 digits, normalised per channel."""
-import torch
 from torch import nn
+
+from tuner.sources import load_digits
 
 
 def build_model(hp):
@@ -11,10 +12,7 @@ def build_model(hp):
 
 
 def load_data():
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1)[:800]
-    y = torch.tensor(digits.target, dtype=torch.long)[:800]
-    x = (x - x[:600].mean()) / x[:600].std()
-    return (x[:600], y[:600]), (x[600:], y[600:])
+    train, val = load_digits()  # 1x8x8 images, values 0-16, a stratified split
+    xt, yt, xv, yv = train.x[:600], train.y[:600], val.x[:200], val.y[:200]
+    mean, std = xt.mean(), xt.std()
+    return ((xt - mean) / std, yt), ((xv - mean) / std, yv)

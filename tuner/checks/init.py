@@ -24,7 +24,6 @@ from tuner.checks.probe import LayerStats, Probe, probe
 from tuner.checks.sampling import sample_batch
 from tuner.experiment import Experiment
 from tuner.findings import CheckResult, Finding
-from tuner.outdir import out_dir, save_json
 
 # The batch: the training batch size, but enough samples for stable
 # statistics and dead-unit counts, and not more than a probe needs.
@@ -60,12 +59,11 @@ def check_init(exp: Experiment, out: str | Path | None = None) -> CheckResult:
     x, y = sample_batch(exp.train, n, exp.seed, exp.device)
     pr = probe(model, x, y, exp.task.loss_fn)
     findings += gradient_findings(pr)
-    inputs_finite = bool(torch.isfinite(x).all())
-    findings += scale_findings(pr, inputs_finite)
+    drift, factor = std_drift(pr)
+    findings += scale_findings(pr, bool(torch.isfinite(x).all()), drift, factor)
     findings += dead_findings(pr)
 
     weight_std = [rec.std for rec in pr.layers if rec.role == "weight"]
-    drift, factor = std_drift(pr)
     metrics = {
         "batch": n, "loss": pr.loss, "logits_std": pr.logits_std,
         "parameters": sum(math.prod(p.shape) for p in pr.params),
@@ -79,11 +77,8 @@ def check_init(exp: Experiment, out: str | Path | None = None) -> CheckResult:
     if out is not None:
         from tuner.plots.init import plot_init
 
-        folder = out_dir(out)
         title = f"check-init: {exp.task.spec.describe()}"
-        result.files.append(str(plot_init(pr.layers, folder / "check_init.png", title=title)))
-        result.files.append(str(folder / "check_init.json"))
-        save_json(folder / "check_init.json", result.to_dict())
+        result.save(out, "check_init", plot=lambda png: plot_init(pr.layers, png, title=title))
     return result
 
 
@@ -129,8 +124,10 @@ def std_drift(pr: Probe) -> tuple[float | None, float | None]:
     return drift, drift ** (1 / (len(stds) - 1))
 
 
-def scale_findings(pr: Probe, inputs_finite: bool) -> list[Finding]:
-    """NaN/inf activations from finite inputs; vanishing or exploding activations."""
+def scale_findings(pr: Probe, inputs_finite: bool, drift: float | None,
+                   factor: float | None) -> list[Finding]:
+    """NaN/inf activations from finite inputs; vanishing or exploding activations
+    (``drift`` and ``factor`` as :func:`std_drift` gives them)."""
     if inputs_finite:
         broken = next((r for r in pr.layers if not r.finite), None)
         if broken is not None:
@@ -139,8 +136,7 @@ def scale_findings(pr: Probe, inputs_finite: bool) -> list[Finding]:
                             "NaN/inf at initialisation although the inputs are finite",
                             "look for an overflow (huge weights, exp of large values) or a division "
                             "by zero in forward")]
-    drift, factor = std_drift(pr)
-    if drift is None or 1 / DRIFT_WARN <= drift <= DRIFT_WARN:
+    if drift is None or factor is None or 1 / DRIFT_WARN <= drift <= DRIFT_WARN:
         return []
     weights = [r for r in pr.layers if r.role == "weight" and r.finite]
     path = " → ".join(f"{r.std:.2g}" for r in weights)

@@ -30,7 +30,6 @@ from tuner.checks.labels import LabelStats, label_stats
 from tuner.errors import TuneError
 from tuner.experiment import Experiment
 from tuner.findings import CheckResult, Finding
-from tuner.outdir import out_dir, save_json
 from tuner.task import call_user
 
 LOSS_BATCHES = 5
@@ -96,8 +95,7 @@ def check_loss(exp: Experiment, *, batches: int = LOSS_BATCHES,
 
     result = CheckResult("check-loss", findings, metrics)
     if out is not None:
-        folder = out_dir(out)
-        result.files.append(str(save_json(folder / "check_loss.json", result.to_dict())))
+        result.save(out, "check_loss")
     return result
 
 

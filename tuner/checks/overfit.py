@@ -25,11 +25,10 @@ from tuner.checks.loss import looks_like_probabilities
 from tuner.checks.overfit_findings import LOSS_DROP, TARGET_ACC, Attempt, failure_findings
 from tuner.checks.sampling import materialise
 from tuner.data import TensorData, stratified_indices
-from tuner.engine import Trainer, correct_count, endless_batches
+from tuner.engine import Trainer, endless_batches, evaluate
 from tuner.errors import TuneError
 from tuner.experiment import Experiment
 from tuner.findings import CheckResult, Finding
-from tuner.outdir import out_dir, save_json
 from tuner.params import TrainParams
 
 DEFAULT_SAMPLES = 100
@@ -72,22 +71,8 @@ def disable_dropout(model: nn.Module) -> int:
     return len(found)
 
 
-@torch.no_grad()
-def measure(model: nn.Module, data: TensorData, loss_fn: Callable, batch_size: int) -> tuple[float, float]:
-    """Mean loss and accuracy on ``data`` in train mode (what the optimizer sees;
-    dropout is off), without updating anything but norm statistics."""
-    model.train()
-    loss_sum, correct = 0.0, 0
-    for xb, yb in data.batches(batch_size, shuffle=False):
-        out = model(xb)
-        loss_sum += float(loss_fn(out, yb)) * len(yb)
-        correct += int(correct_count(out, yb))
-    return loss_sum / len(data), correct / len(data)
-
-
 def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Path | None = None,
-                  on_step: OnStep | None = None, *, max_steps: int = DEFAULT_MAX_STEPS,
-                  lrs: list[float] | None = None) -> CheckResult:
+                  on_step: OnStep | None = None, *, max_steps: int = DEFAULT_MAX_STEPS) -> CheckResult:
     """Memorise ``samples`` stratified training samples; pass when training
     accuracy reaches 99% and the loss falls below 30% of its starting value.
 
@@ -99,8 +84,8 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
         on_step: ``on_step(done, total, lr)`` each time the subset is measured
             (every few steps); the i-th LR's steps count from ``i * max_steps``
             and ``total`` is ``max_steps`` times the number of LRs.
-        max_steps: Step cap per LR.
-        lrs: LRs to try in order (default :func:`candidate_lrs`); stops at the first success.
+        max_steps: Step cap per LR; the LRs tried are :func:`candidate_lrs`, in
+            order, up to the first that succeeds.
 
     Returns:
         A :class:`CheckResult`; metrics hold ``samples``, ``lr`` and ``steps``
@@ -113,7 +98,7 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
     subset = materialise(exp.train, idx, exp.device)
     chance = label_stats(subset.y, exp.task.num_classes).majority_share
     batch_size = min(exp.params.batch_size, len(subset))
-    lrs = lrs or candidate_lrs(exp.params)
+    lrs = candidate_lrs(exp.params)
     total = max_steps * len(lrs)
     attempts: list[Attempt] = []
     for i, lr in enumerate(lrs):
@@ -136,7 +121,7 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
                 f"{best.lr:g} did in {best.steps}",
                 f"an LR near {best.lr:g} trains this model; tune lr-range finds a good one"))
     else:
-        findings += failure_findings(subset, attempts, best, chance, max_steps)
+        findings += failure_findings(subset, attempts, best, chance, max_steps, seed=exp.seed)
 
     metrics = {"samples": len(subset), "batch_size": batch_size, "max_steps": max_steps,
                "chance_acc": chance, "dropout_layers_disabled": dropouts, "passed": best.success,
@@ -147,11 +132,8 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
     if out is not None:
         from tuner.plots.overfit import plot_overfit
 
-        folder = out_dir(out)
         title = f"overfit-small: {exp.task.spec.describe()} ({len(subset)} samples)"
-        result.files.append(str(plot_overfit(attempts, folder / "overfit_small.png", title=title,
-                                             target_acc=TARGET_ACC)))
-        result.files.append(str(save_json(folder / "overfit_small.json", result.to_dict())))
+        result.save(out, "overfit_small", plot=lambda png: plot_overfit(attempts, png, title=title))
     return result
 
 
@@ -164,7 +146,8 @@ def train_subset(exp: Experiment, model: nn.Module, subset: TensorData, lr: floa
     trainer = Trainer(model, params, loss_fn=exp.task.loss_fn, device=exp.device,
                       steps_per_epoch=steps_per_epoch, total_steps=max_steps)
     attempt = Attempt(lr, trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
-    attempt.initial_loss, acc = measure(model, subset, exp.task.loss_fn, batch_size)
+    model.train()  # evaluate() restores the mode it finds; train in train mode whatever the model came in
+    attempt.initial_loss, acc = measure(exp, model, subset, batch_size)
     attempt.curve.append((0, attempt.initial_loss, acc))
     if not math.isfinite(attempt.initial_loss):
         attempt.diverged = True
@@ -178,7 +161,7 @@ def train_subset(exp: Experiment, model: nn.Module, subset: TensorData, lr: floa
         trainer.step(*next(batches))
         if step % every and step != max_steps:
             continue
-        loss, acc = measure(model, subset, exp.task.loss_fn, batch_size)
+        loss, acc = measure(exp, model, subset, batch_size)
         attempt.steps, attempt.final_loss, attempt.final_acc = step, loss, acc
         attempt.best_acc = max(attempt.best_acc, acc)
         attempt.curve.append((step, loss, acc))
@@ -211,6 +194,12 @@ def look_at_outputs(model: nn.Module, subset: TensorData) -> tuple[bool, bool]:
         return False, False
     spread = (out - out[0]).abs().max()
     return looks_like_probabilities(out), bool(spread <= 1e-6 * (1 + out.abs().max()))
+
+
+def measure(exp: Experiment, model: nn.Module, subset: TensorData, batch_size: int) -> tuple[float, float]:
+    """Mean loss and accuracy on the subset in train mode, as the optimizer sees it
+    (BatchNorm on batch statistics; dropout is off), through the engine's evaluate."""
+    return evaluate(model, subset, exp.task.loss_fn, exp.device, train_mode=True, batch_size=batch_size)
 
 
 def pick_best(attempts: list[Attempt]) -> Attempt:

@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tuner.checks.inputs import input_stats
 from tuner.data import TensorData
 from tuner.findings import Finding
 
@@ -52,7 +53,7 @@ class Attempt:
 
 
 def failure_findings(subset: TensorData, attempts: list[Attempt], best: Attempt, chance: float,
-                     max_steps: int) -> list[Finding]:
+                     max_steps: int, *, seed: int) -> list[Finding]:
     """The one finding that names how memorising the subset failed."""
     tried = ", ".join(f"{a.lr:g}" for a in attempts)
     if all(a.diverged for a in attempts):
@@ -79,7 +80,7 @@ def failure_findings(subset: TensorData, attempts: list[Attempt], best: Attempt,
             "something bounds the loss from below: a softmax/sigmoid before the loss, label "
             "smoothing, a clamp, or a loss that does not fit the outputs")]
     if best.best_acc <= chance + AT_CHANCE * (1 - chance):
-        cause, advice = at_chance_diagnosis(subset, best)
+        cause, advice = at_chance_diagnosis(subset, best, seed)
         return [Finding("accuracy-at-chance", "fail",
                         f"training accuracy stays at chance: {cause} ({summary})", advice)]
     return [Finding(
@@ -88,16 +89,13 @@ def failure_findings(subset: TensorData, attempts: list[Attempt], best: Attempt,
         "correctly, give it more capacity, or more steps (--max-steps)")]
 
 
-def constant_inputs(subset: TensorData) -> bool:
-    return bool((subset.x - subset.x[:1]).abs().max() == 0) if len(subset) > 1 else False
-
-
-def at_chance_diagnosis(subset: TensorData, best: Attempt) -> tuple[str, str]:
+def at_chance_diagnosis(subset: TensorData, best: Attempt, seed: int) -> tuple[str, str]:
     """(the likely cause, what to do) when accuracy stays at chance."""
     if best.trainable == 0:
         return ("the model has nothing trainable",
                 "unfreeze the parameters (requires_grad=True) and build layers as module attributes")
-    if constant_inputs(subset):
+    # The same rule (and tolerance) as check-init's inputs-constant finding.
+    if len(subset) > 1 and input_stats(subset, seed).all_constant:
         return ("every input is identical, so the inputs carry no signal",
                 "fix the data loading: the inputs are all the same (all zero?)")
     if best.outputs_constant:

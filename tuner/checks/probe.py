@@ -124,8 +124,11 @@ def output_stats(depth: int, name: str, module: nn.Module, role: str, out: torch
 
 def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable) -> Probe:
     """Run ``loss_fn(model(x), y).backward()`` in train mode and record every layer."""
-    names = {m: (n or "model") for n, m in model.named_modules()}
-    layers: list[LayerStats] = []
+    names = {m: (n or "model") for n, m in model.named_modules()}  # for display only
+    # Each record beside the module that made it: its gradient is read from the
+    # module object, never looked up by name (a user's submodule may be called
+    # "model" too, or a name may hold a '#').
+    watched: list[tuple[LayerStats, nn.Module]] = []
     calls: dict[nn.Module, int] = {}
 
     def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
@@ -134,7 +137,7 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable)
             return
         calls[module] = calls.get(module, 0) + 1
         name = names[module] + (f"#{calls[module]}" if calls[module] > 1 else "")
-        layers.append(output_stats(len(layers) + 1, name, module, role_of(module) or "", out))
+        watched.append((output_stats(len(watched) + 1, name, module, role_of(module) or "", out), module))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if role_of(m)]
     model.train()
@@ -152,11 +155,10 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable)
     params = [ParamStats(n, tuple(p.shape), p.requires_grad, float(p.detach().float().norm()),
                          None if p.grad is None else float(p.grad.detach().float().norm()))
               for n, p in model.named_parameters()]
-    by_name = {n: m for m, n in names.items()}
-    for rec in layers:
-        module = by_name[rec.name.split("#")[0]]
+    for rec, module in watched:
         grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
         if grads:
             rec.grad_norm = math.sqrt(sum(float(g.detach().float().pow(2).sum()) for g in grads))
     logits = out.detach().float()
-    return Probe(layers, params, float(loss.detach()), float(logits.std()) if logits.numel() > 1 else 0.0)
+    return Probe([rec for rec, _ in watched], params, float(loss.detach()),
+                 float(logits.std()) if logits.numel() > 1 else 0.0)

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from tuner.checks.init import DEAD_WARN
 from tuner.checks.probe import LayerStats
 from tuner.plots import pyplot, save_figure
 
@@ -59,7 +60,7 @@ def plot_init(layers: Sequence[LayerStats], path: Path, *, title: str = "") -> P
             # One filled outline, not 50 bar patches: the same picture, drawn far faster.
             counts, edges = np.histogram(values, bins=50)
             h.stairs(counts, edges, fill=True,
-                     color="tab:red" if rec.dead and rec.dead >= 0.25 else "tab:blue")
+                     color="tab:red" if rec.dead and rec.dead >= DEAD_WARN else "tab:blue")
         h.set_title(f"#{rec.depth} {rec.name} ({rec.kind})\nstd {rec.std:.2g}, zeros {rec.zeros:.0%}",
                     fontsize=8)
         h.locator_params(axis="x", nbins=4)

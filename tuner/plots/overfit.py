@@ -6,13 +6,13 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from tuner.checks.overfit_findings import Attempt
+from tuner.checks.overfit_findings import TARGET_ACC, Attempt
 from tuner.plots import pyplot, save_figure
 
 
-def plot_overfit(attempts: Sequence[Attempt], path: Path, *, title: str = "",
-                 target_acc: float = 0.99) -> Path:
-    """Loss (log scale when it spans a wide range) and accuracy against step."""
+def plot_overfit(attempts: Sequence[Attempt], path: Path, *, title: str = "") -> Path:
+    """Loss (log scale when it spans a wide range) and accuracy against step, with
+    the check's target accuracy."""
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for a in attempts:
@@ -23,7 +23,7 @@ def plot_overfit(attempts: Sequence[Attempt], path: Path, *, title: str = "",
     losses = [p[1] for a in attempts for p in a.curve if math.isfinite(p[1])]
     if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
         ax_loss.set_yscale("log")
-    ax_acc.axhline(target_acc, color="grey", linestyle=":", linewidth=1, label=f"target {target_acc:.0%}")
+    ax_acc.axhline(TARGET_ACC, color="grey", linestyle=":", linewidth=1, label=f"target {TARGET_ACC:.0%}")
     ax_acc.set_ylim(-0.02, 1.02)
     for ax, label in ((ax_loss, "training loss"), (ax_acc, "training accuracy")):
         ax.set_xlabel("step")
