@@ -30,7 +30,7 @@ from tuner.engine import fit
 from tuner.experiment import prepare
 from tuner.hp import HP
 from tuner.params import TrainParams
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 
 def hand_loop(model, x, y, xv, yv, epochs, batch_size, lr, seed):
@@ -109,7 +109,7 @@ def main() -> None:
     warm = nn.Linear(4, 2)
     torch.optim.Adam(warm.parameters()).step()
 
-    exp = prepare(TaskSpec(), device=args.device)
+    exp = prepare(Recipe(), args.device)
     torch.manual_seed(0)
     mlp = build_mlp(HP(), (1, 8, 8), 10)
     params = TrainParams(epochs=5, batch_size=64)

@@ -39,7 +39,7 @@ from torch import nn
 
 from tuner.experiment import Experiment, prepare
 from tuner.lr_range import lr_range
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 GRID = [10 ** (-5 + 0.5 * i) for i in range(11)]  # 1e-5 ... 1, half a decade apart
 OPTIMIZERS = {"sgd": ["optimizer=sgd", "momentum=0.9"], "adam": ["optimizer=adam"]}
@@ -47,7 +47,7 @@ EPOCHS = 3
 TARGET_DECADES = 0.5
 
 
-def make_tasks(folder: Path) -> dict[str, TaskSpec]:
+def make_tasks(folder: Path) -> dict[str, dict[str, str]]:
     """Digits (MLP and CNN, built in) and two tabular sets written as .npz files."""
     from sklearn.datasets import load_breast_cancer, make_classification
 
@@ -56,21 +56,20 @@ def make_tasks(folder: Path) -> dict[str, TaskSpec]:
     np.savez(folder / "tabular.npz", x=x.astype(np.float32), y=y)
     cancer = load_breast_cancer()
     np.savez(folder / "cancer.npz", x=cancer.data.astype(np.float32), y=cancer.target)
-    return {"mlp digits": TaskSpec(model="mlp"), "cnn digits": TaskSpec(model="cnn"),
-            "mlp tabular": TaskSpec(model="mlp", data=str(folder / "tabular.npz")),
-            "mlp cancer": TaskSpec(model="mlp", data=str(folder / "cancer.npz"))}
+    return {"mlp digits": dict(model="mlp"), "cnn digits": dict(model="cnn"),
+            "mlp tabular": dict(model="mlp", data=str(folder / "tabular.npz")),
+            "mlp cancer": dict(model="mlp", data=str(folder / "cancer.npz"))}
 
 
-def grid_scores(spec: TaskSpec, hp: list[str], seeds: int) -> tuple[list[float], list[float], int]:
+def grid_scores(spec: dict[str, str], hp: list[str], seeds: int) -> tuple[list[float], list[float], int]:
     """Mean validation accuracy and loss after EPOCHS epochs at each grid LR
     (accuracy 0 and loss inf if it diverged), and the validation set's size."""
     accs, losses = [], []
     for lr in GRID:
         runs = []
         for seed in range(seeds):
-            exp = prepare(spec, hp + [f"lr={lr}", f"epochs={EPOCHS}"], seed=seed, device="cpu")
-            model, _ = exp.build_model()
-            h = exp.fit(model)
+            exp = prepare(Recipe.from_flags(**spec, hp=hp + [f"lr={lr}", f"epochs={EPOCHS}"], seed=seed), "cpu")
+            h = exp.fit(exp.build())
             ok = not h.diverged and math.isfinite(h.epochs[-1].val_loss)
             runs.append((h.final_val_acc, h.epochs[-1].val_loss) if ok else (0.0, math.inf))
         accs.append(statistics.mean(a for a, _ in runs))
@@ -90,9 +89,9 @@ def torch_lr_finder_suggestion(exp: Experiment) -> float:
     from torch_lr_finder import LRFinder
 
     from tuner.engine import make_optimizer
-    from tuner.plots import pyplot
+    from tuner.plotting import pyplot
 
-    model, _ = exp.build_model()
+    model = exp.build().model
     optimizer = make_optimizer(model, exp.params, lr=1e-7)
     data = torch.utils.data.TensorDataset(exp.train.x, exp.train.y)
     loader = torch.utils.data.DataLoader(data, batch_size=exp.params.batch_size, shuffle=True,
@@ -146,7 +145,7 @@ def main() -> None:
                 near = [GRID[i] for i, a in enumerate(accs) if a >= accs[argmax_i] - 0.01]
                 ours, theirs, t_ours, t_theirs = [], [], [], []
                 for seed in range(seeds):  # interleaved: noise hits both tools alike
-                    exp = prepare(spec, hp, seed=seed, device="cpu")
+                    exp = prepare(Recipe.from_flags(**spec, hp=hp, seed=seed), "cpu")
                     start = time.perf_counter()
                     ours.append(lr_range(exp).suggested_lr)
                     t_ours.append(time.perf_counter() - start)

@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tuner.search.api import COARSE_EPOCHS, COARSE_TRIALS, FINE_FACTOR, FINE_TRIALS  # noqa: E402
+from tuner.search.driver import COARSE_EPOCHS, COARSE_TRIALS, FINE_FACTOR, FINE_TRIALS  # noqa: E402
+from tuner.recipe import Recipe  # noqa: E402
 
 FINE_EPOCHS = COARSE_EPOCHS * FINE_FACTOR
 BUDGET = COARSE_TRIALS * COARSE_EPOCHS + FINE_TRIALS * FINE_EPOCHS
@@ -54,9 +55,7 @@ def synthetic_npz(folder: Path) -> str:
 
 
 def task_spec(name: str, folder: Path):
-    from tuner.task import TaskSpec
-
-    return TaskSpec(model="mlp", data="digits" if name == "digits" else synthetic_npz(folder))
+    return dict(model="mlp", data="digits" if name == "digits" else synthetic_npz(folder))
 
 
 def run_tune(spec, seed: int, out: Path) -> tuple[float, int, dict]:
@@ -64,7 +63,7 @@ def run_tune(spec, seed: int, out: Path) -> tuple[float, int, dict]:
     from tuner.experiment import prepare
     from tuner.search import search
 
-    exp = prepare(spec, [], seed=seed, device="cpu")
+    exp = prepare(Recipe.from_flags(**spec, seed=seed), "cpu")
     coarse = search(exp, study_name="coarse", out=out, mode="coarse", plots=False)
     fine = search(exp, study_name="fine", out=out, mode="fine", from_study="coarse", plots=False)
     best = fine.best or coarse.best
@@ -80,7 +79,7 @@ def run_plain_optuna(spec, seed: int) -> tuple[float, int, dict]:
     from tuner.search.space import default_space
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    exp = prepare(spec, [], seed=seed, device="cpu")
+    exp = prepare(Recipe.from_flags(**spec, seed=seed), "cpu")
     space = default_space(exp.space, fixed=exp.overrides, train_fixed=exp.params.to_dict())
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.NopPruner())
@@ -101,9 +100,8 @@ def retrained(spec, hp: dict, seeds=(100, 101, 102)) -> float:
 
     accs = []
     for seed in seeds:
-        exp = prepare(spec, [], seed=seed, device="cpu").with_hp(hp)
-        model, _ = exp.build_model()
-        accs.append(exp.fit(model, epochs=FINE_EPOCHS).final_val_acc)
+        exp = prepare(Recipe.from_flags(**spec, seed=seed), "cpu").with_hp(hp)
+        accs.append(exp.fit(exp.build(), epochs=FINE_EPOCHS).final_val_acc)
     return statistics.mean(accs)
 
 
@@ -153,10 +151,9 @@ def overhead(repeats: int) -> bool:
     from tuner.experiment import prepare
     from tuner.search import search
     from tuner.search.storage import open_storage
-    from tuner.task import TaskSpec
 
-    exp = prepare(TaskSpec(), [], seed=0, device="cpu")
-    build = exp.build_model
+    exp = prepare(Recipe(), "cpu")
+    build = exp.build
     built = [0.0]
 
     def timed_build(**kwargs):
@@ -166,7 +163,7 @@ def overhead(repeats: int) -> bool:
         finally:
             built[0] += time.perf_counter() - t0
 
-    exp.build_model = timed_build  # type: ignore[method-assign]
+    exp.build = timed_build  # type: ignore[method-assign]
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         # One-off process costs (imports of optuna, of each optimizer) outside the timing.

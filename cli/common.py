@@ -25,22 +25,28 @@ class Common:
     model: Optional[str]
     data: Optional[str]
     hp: list[str]
-    seed: int
+    seed: Optional[int]
     device: str
     out: str
     json: bool
 
-    def spec(self) -> Any:
-        """The :class:`~tuner.task.TaskSpec` these flags name (torch-free)."""
-        from tuner.task import TaskSpec
+    @property
+    def names_experiment(self) -> bool:
+        """Whether any flag says what to train (otherwise a stored recipe may)."""
+        return bool(self.task or self.model or self.data or self.hp or self.seed is not None)
 
-        return TaskSpec(self.task, self.model, self.data)
+    def recipe(self) -> Any:
+        """The :class:`~tuner.recipe.Recipe` these flags describe (torch-free)."""
+        from tuner.recipe import Recipe
 
-    def prepare(self) -> Any:
-        """Load and check the task with these flags: an :class:`~tuner.experiment.Experiment`."""
+        return Recipe.from_flags(self.task, self.model, self.data, self.hp, self.seed or 0)
+
+    def prepare(self, recipe: Any = None) -> Any:
+        """Load and check ``recipe`` (default: the flags' one): an
+        :class:`~tuner.experiment.Experiment`."""
         from tuner.experiment import prepare
 
-        return prepare(self.spec(), self.hp, seed=self.seed, device=self.device)
+        return prepare(recipe if recipe is not None else self.recipe(), self.device)
 
 
 _OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -57,8 +63,9 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
         help="Set a hyperparameter (repeatable): lr, optimizer, momentum, beta1, beta2, "
              "weight_decay, batch_size, epochs, schedule, warmup_epochs, normalize, grad_clip, "
              "or one the model declares.", rich_help_panel=PANEL)], None),
-    "seed": (Annotated[int, typer.Option(help="Random seed; the same seed repeats a CPU run.",
-                                         rich_help_panel=PANEL)], 0),
+    "seed": (Annotated[Optional[int], typer.Option(
+        help="Random seed (0 or more); the same seed repeats a CPU run. [default: 0]",
+        rich_help_panel=PANEL)], None),
     "device": (Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=PANEL)], "auto"),
     "out": (Annotated[str, typer.Option(help="Folder for results, plots and studies.",
                                         rich_help_panel=PANEL)], ".tune"),

@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from tuner.numbers import fmt  # noqa: F401  (re-exported: the commands format with it)
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -40,19 +42,6 @@ def progress(enabled: bool = True) -> Iterator[Progress]:
                    transient=True, disable=not (enabled and err.is_terminal))
     with bar:
         yield bar
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """Numbers for tables: compact, NaN shown as such."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if value == 0 or 1e-3 <= abs(value) < 1e5:
-            return f"{value:.{digits}g}"
-        return f"{value:.2e}"
-    return str(value)
 
 
 def findings_panel(title: str, verdict: str, findings: list[Any]) -> Panel:

@@ -14,9 +14,9 @@ from tuner.errors import TuneError
 
 
 def build_cnn(hp, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    width = hp.int("width", 8, 256, log=True, default=32)
-    depth = hp.int("depth", 1, 6, default=2)
-    dropout = hp.float("dropout", 0.0, 0.5, default=0.0)
+    width = hp.int("width", 8, 256, log=True, default=32, role="capacity")
+    depth = hp.int("depth", 1, 6, default=2, role="capacity")
+    dropout = hp.float("dropout", 0.0, 0.5, default=0.0, role="regularization")
     scheme, scale = declare_init(hp)
     if len(input_shape) != 3:
         raise TuneError(f"--model cnn needs images (channels, height, width); "

@@ -15,7 +15,7 @@ import pytest
 
 from tuner.checks import check_init, check_loss, overfit_small
 from tuner.experiment import prepare
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 ZOO = Path(__file__).parent / "zoo"
 CHECKS = {"check-init": check_init, "check-loss": check_loss, "overfit-small": overfit_small}
@@ -43,7 +43,7 @@ HEALTHY = ("healthy_mlp", "healthy_imbalanced", "healthy_dropout", "healthy_cnn"
 
 
 def run_check(command: str, name: str) -> dict:
-    exp = prepare(TaskSpec(task=str(ZOO / f"{name}.py")), [], device="cpu")
+    exp = prepare(Recipe.from_flags(task=str(ZOO / f"{name}.py")), "cpu")
     return CHECKS[command](exp).to_dict()
 
 

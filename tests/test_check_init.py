@@ -12,7 +12,7 @@ import pytest
 
 from tuner.checks import check_init
 from tuner.experiment import prepare
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 TINY = textwrap.dedent('''
     import torch
@@ -36,7 +36,7 @@ def tiny_task(write_task, body: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo():
-    return prepare(TaskSpec(), [], device="cpu")
+    return prepare(Recipe(), "cpu")
 
 
 @pytest.mark.parametrize("init,scale,code", [
@@ -170,7 +170,7 @@ def test_some_constant_features_are_only_info(tune, write_task):
 
 
 def test_same_seed_same_numbers():
-    a, b, c = (check_init(prepare(TaskSpec(), [], seed=s, device="cpu")).metrics for s in (3, 3, 4))
+    a, b, c = (check_init(prepare(Recipe.from_flags(seed=s), "cpu")).metrics for s in (3, 3, 4))
     assert a["layers"] == b["layers"] and a["inputs"] == b["inputs"]
     assert a["layers"] != c["layers"]
 

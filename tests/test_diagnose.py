@@ -116,10 +116,21 @@ def test_evidence_carries_the_numbers_the_rule_compared():
     assert under.evidence["train_acc"] < 0.7
 
 
+def mlp_declared():
+    """What the built-in MLP declares (width and depth as capacity, dropout as regularisation)."""
+    from models.mlp import build_mlp
+    from tuner.hp import HP
+
+    hp = HP()
+    build_mlp(hp, (1, 8, 8), 10)
+    return hp.declared
+
+
 def test_advice_is_in_tune_hyperparameters_from_the_runs_values():
     def advice(name):
         run = read_curves(CURVES / f"{name}.json")
-        return diagnose(run.history, hyper=run.hyperparameters).diagnoses[0], run.hyperparameters
+        result = diagnose(run.history, hyper=run.hyperparameters, declared=mlp_declared())
+        return result.diagnoses[0], run.hyperparameters
 
     over, hp = advice("overfitting")
     assert over.hp["weight_decay"] > hp["weight_decay"] and over.hp["dropout"] > hp["dropout"]

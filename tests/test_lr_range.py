@@ -13,10 +13,10 @@ from torch import nn
 
 from tuner.experiment import prepare
 from tuner.lr_range import decade_probe, load_lr_range, lr_range, range_test
-from tuner.lr_range.probe import classify, probe_params
+from tuner.lr_range.decade_probe import classify, probe_params
 from tuner.lr_range.suggest import parabola_vertex, probe_estimate
 from tuner.lr_range.sweep import SmoothedLoss
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 SMALL = ["width=32", "depth=1"]
 FAST = ["--probe", "1e-1,1e-3", "--probe-iters", "30", "--iters", "30", "--repeats", "2", "--hp", "width=32", "--hp", "depth=1"]
@@ -24,7 +24,7 @@ FAST = ["--probe", "1e-1,1e-3", "--probe-iters", "30", "--iters", "30", "--repea
 
 @pytest.fixture(scope="module")
 def sgd_exp():
-    return prepare(TaskSpec(), SMALL + ["optimizer=sgd", "momentum=0.9"], seed=0, device="cpu")
+    return prepare(Recipe.from_flags(hp=SMALL + ["optimizer=sgd", "momentum=0.9"]), "cpu")
 
 
 def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -34,7 +34,7 @@ def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
 # --- the decade probe ---------------------------------------------------------------
 
 def test_probe_classifies_exploded_drops_and_flat(sgd_exp):
-    model, _ = sgd_exp.build_model()
+    model = sgd_exp.build().model
     rows = decade_probe(model, sgd_exp.train, probe_params(sgd_exp.params, False),
                         loss_fn=sgd_exp.task.loss_fn, device=sgd_exp.device,
                         lrs=(30.0, 1e-2, 1e-9), iters=20)
@@ -47,7 +47,7 @@ def test_probe_classifies_exploded_drops_and_flat(sgd_exp):
 
 def test_probe_starts_every_lr_from_the_same_weights(sgd_exp):
     """An LR's result does not depend on which LRs ran before it."""
-    model, _ = sgd_exp.build_model()
+    model = sgd_exp.build().model
     before = state_copy(model)
     kw = dict(loss_fn=sgd_exp.task.loss_fn, device=sgd_exp.device, iters=20)
     params = probe_params(sgd_exp.params, False)
@@ -131,7 +131,7 @@ def test_range_test_writes_no_file(sgd_exp, monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
     monkeypatch.chdir(tmp_path)
-    model, _ = sgd_exp.build_model()
+    model = sgd_exp.build().model
     range_test(model, sgd_exp.train, sgd_exp.params, loss_fn=sgd_exp.task.loss_fn,
                device=sgd_exp.device, iters=20)
     assert list(tmp_path.iterdir()) == []
@@ -154,7 +154,7 @@ def test_parabola_vertex_finds_the_minimum_between_decades():
 
 
 def test_probe_estimate_ignores_exploded_and_flat():
-    from tuner.lr_range.probe import ProbeRow
+    from tuner.lr_range.decade_probe import ProbeRow
 
     rows = [ProbeRow(1.0, "exploded", None, 2.3, math.nan), ProbeRow(1e-1, "drops", 0.9, 2.3, 0.23),
             ProbeRow(1e-2, "drops", 0.5, 2.3, 1.15), ProbeRow(1e-3, "flat", 0.01, 2.3, 2.28)]

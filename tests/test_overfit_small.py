@@ -13,7 +13,7 @@ from tuner.checks import overfit_small
 from tuner.checks.overfit import candidate_lrs
 from tuner.experiment import prepare
 from tuner.params import TrainParams
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 RANDOM_LABELS = textwrap.dedent('''
     import torch
@@ -31,7 +31,7 @@ RANDOM_LABELS = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def demo():
-    return prepare(TaskSpec(), [], device="cpu")
+    return prepare(Recipe(), "cpu")
 
 
 def test_the_demo_memorises_quickly(tune):

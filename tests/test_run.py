@@ -36,7 +36,7 @@ def test_walk_stops_resumes_and_completes_the_demo(tune):
     # The report's command reproduces the best model exactly.
     command = next(line for line in report.splitlines() if line.startswith("tune train "))
     again_trained = tune(*shlex.split(command)[1:], "--json", "--out", "repro").json()
-    assert again_trained["final_val_acc"] == walk["best"]["val_acc"]
+    assert again_trained["best_val_acc"] == walk["best"]["val_acc"]
 
     # Nothing is left to do: a third run reuses every step.
     again = tune("run", "--rounds", "1", "--json").json()

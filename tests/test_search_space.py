@@ -41,12 +41,17 @@ def test_fixing_the_optimizer_keeps_only_its_own_momentum_name():
 
 
 def test_lr_range_centres_the_lr_range_below_the_blow_up():
-    low, high = lr_span({"suggested_lr": 3e-3, "range": [1e-4, 1e-2]})
+    from tuner.lr_range import LRRangeResult
+
+    def result(lr, top):
+        return LRRangeResult(lr, (1e-4, top), 0.0, [], False, [], "adam")
+
+    low, high = lr_span(result(3e-3, 1e-2))
     assert low == pytest.approx(3e-4) and high == pytest.approx(1e-2)  # capped at the measured top
-    low, high = lr_span({"suggested_lr": 1e-2, "range": [1e-4, 1.0]})
+    low, high = lr_span(result(1e-2, 1.0))
     assert (low, high) == (pytest.approx(1e-3), pytest.approx(1e-1))  # a decade either side
     with pytest.raises(TuneError):
-        lr_span({"range": [1e-4, 1e-2]})
+        lr_span(result(float("nan"), 1e-2))
 
 
 def test_space_flags_set_ranges_and_choices_with_the_names_kind():

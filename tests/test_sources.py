@@ -8,7 +8,7 @@ import torch
 
 from tuner.data import Normalizer, TensorData, stratified_indices
 from tuner.experiment import prepare
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 
 def test_npz_with_and_without_validation(tune, tmp_path):
@@ -17,9 +17,9 @@ def test_npz_with_and_without_validation(tune, tmp_path):
     x = rng.normal(size=(200, 5)).astype(np.float32) + y[:, None] * 3
     np.savez(tmp_path / "split.npz", x=x, y=y)
     np.savez(tmp_path / "given.npz", x=x[:150], y=y[:150], x_val=x[150:], y_val=y[150:])
-    exp = prepare(TaskSpec(data=str(tmp_path / "split.npz")))
+    exp = prepare(Recipe.from_flags(data=str(tmp_path / "split.npz")))
     assert (len(exp.train), len(exp.val)) == (160, 40)
-    exp = prepare(TaskSpec(data=str(tmp_path / "given.npz")))
+    exp = prepare(Recipe.from_flags(data=str(tmp_path / "given.npz")))
     assert (len(exp.train), len(exp.val)) == (150, 50)
     run = tune("train", "--data", "given.npz", "--json", "--hp", "epochs=3")
     assert run.json()["best_val_acc"] > 0.9
@@ -30,7 +30,7 @@ def test_csv_with_named_label_column_and_class_names(tmp_path):
     rows = ["f1,label,f2"] + [f"{a:.3f},{'cat' if a > 0 else 'dog'},{b:.3f}"
                               for a, b in rng.normal(size=(50, 2))]
     (tmp_path / "d.csv").write_text("\n".join(rows))
-    exp = prepare(TaskSpec(data=str(tmp_path / "d.csv")))
+    exp = prepare(Recipe.from_flags(data=str(tmp_path / "d.csv")))
     assert exp.task.num_classes == 2 and exp.task.class_names == ["cat", "dog"]
     assert exp.train.x.shape[1] == 2
 
@@ -42,17 +42,17 @@ def test_image_folder(tmp_path):
         (tmp_path / "imgs" / c).mkdir(parents=True)
         for i in range(6):
             Image.new("RGB", (12, 10), colour).save(tmp_path / "imgs" / c / f"{i}.png")
-    exp = prepare(TaskSpec(model="cnn", data=str(tmp_path / "imgs")))
+    exp = prepare(Recipe.from_flags(model="cnn", data=str(tmp_path / "imgs")))
     assert exp.train.x.shape[1:] == (3, 10, 12)
     assert exp.task.class_names == ["blue", "red"] and len(exp.train) + len(exp.val) == 12
 
 
 def test_normalisation_uses_the_training_split_only():
-    exp = prepare(TaskSpec())
+    exp = prepare(Recipe())
     x = exp.train.x
     assert x.mean().item() == pytest.approx(0, abs=1e-4) and x.std().item() == pytest.approx(1, abs=1e-3)
     assert abs(exp.val.x.mean().item()) > 1e-4  # val is scaled with train's statistics, not its own
-    raw = prepare(TaskSpec(), ["normalize=false"])
+    raw = prepare(Recipe.from_flags(hp=["normalize=false"]))
     assert raw.train.x.max().item() == 16.0
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import torch
 
-from models.mlp import build_mlp
-from tuner.hp import HP
 
 
 def test_demo_trains_to_95_percent_and_writes_its_files(tune):
@@ -30,9 +28,22 @@ def test_demo_trains_to_95_percent_and_writes_its_files(tune):
     history = json.loads(files["history.json"].read_text())
     assert len(history["epochs"]) == 20
 
-    # The checkpoint is a state_dict that loads into the model the hyperparameters describe.
-    model = build_mlp(HP(), (1, 8, 8), 10)
-    model.load_state_dict(torch.load(files["model.pt"]))
+    # The checkpoint describes itself (plain containers and tensors only) ...
+    ckpt = torch.load(files["model.pt"], weights_only=True)
+    assert set(ckpt) >= {"state_dict", "recipe", "hyperparameters", "normalization", "classes",
+                         "best_val_acc", "final_val_acc", "epoch"}
+    assert ckpt["classes"] == [str(i) for i in range(10)]
+    assert ckpt["recipe"]["model"] == "mlp" and ckpt["recipe"]["data"] == "digits"
+    assert ckpt["best_val_acc"] == result["best_val_acc"] and ckpt["epoch"] == result["weights_epoch"]
+    assert history["epochs"][ckpt["epoch"] - 1]["val_acc"] == result["best_val_acc"]
+    # ... keeps the best epoch's weights, and predicts what the run measured, from raw inputs.
+    from tuner.checkpoint import load
+    from tuner.sources import load_digits
+
+    loaded = load(files["model.pt"])
+    _, val = load_digits()
+    acc = (loaded.probabilities(val.x).argmax(1) == val.y).double().mean().item()
+    assert abs(acc - result["best_val_acc"]) < 1e-9
 
 
 def test_human_output_is_a_table_and_no_json(tune):
@@ -53,13 +64,19 @@ def test_same_seed_same_curves_other_seed_differs(tune):
     assert c != a
 
 
-def test_divergence_is_reported_not_raised(tune):
+def test_divergence_is_reported_not_raised_and_keeps_the_good_model(tune):
+    good = tune("train", "--json", "--hp", "epochs=1").json()
+    before = {f: Path(f).read_bytes() for f in good["files"]}
     run = tune("train", "--json", "--hp", "optimizer=sgd", "--hp", "lr=1e4", "--hp", "epochs=5")
     assert run.code == 1
     result = run.json()
     assert result["diverged"] is True
     assert result["epochs_run"] < 5
     assert "lr" in result["reason"]
+    assert {f: Path(f).read_bytes() for f in good["files"]} == before  # the good run is intact
+    assert all(Path(f).parent.name == "diverged" for f in result["files"])
+    human = tune("train", "--hp", "optimizer=sgd", "--hp", "lr=1e4", "--hp", "epochs=5")
+    assert "diverged" in human.stdout and "untouched" in human.stdout
 
 
 def test_hyperparameters_reach_the_engine_and_the_model(tune):
@@ -68,7 +85,7 @@ def test_hyperparameters_reach_the_engine_and_the_model(tune):
     result = run.json()
     hp = result["hyperparameters"]
     assert (hp["width"], hp["depth"], hp["schedule"], hp["optimizer"], hp["lr"]) == (32, 1, "cosine", "sgd", 0.1)
-    state = torch.load(Path(result["files"][0]))
+    state = torch.load(Path(result["files"][0]), weights_only=True)["state_dict"]
     assert state["1.weight"].shape == (32, 64)  # Flatten, then Linear(64 -> width)
     history = json.loads(Path(result["files"][1]).read_text())["epochs"]
     assert history[-1]["lr"] < 0.01  # cosine has annealed by the last step

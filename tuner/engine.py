@@ -19,7 +19,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from tuner.data import Batch, Data
+from tuner.data import Batch, BatchTransform, Data
+from tuner.errors import TuneError
 from tuner.params import TrainParams
 
 EVAL_BATCH = 1024
@@ -27,23 +28,58 @@ KEEP_OUTPUTS = 4_000_000  # output elements per epoch kept to count accuracy at 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "seconds")
 
 
-# --- optimizer and schedule ---------------------------------------------------
+# --- parameter groups, optimizer and schedule ------------------------------------
 
-def make_optimizer(model: nn.Module, params: TrainParams, lr: float | None = None) -> torch.optim.Optimizer:
-    trainable = [p for p in model.parameters() if p.requires_grad]
+@dataclass
+class ParamGroup:
+    """Parameters that share an LR multiplier and a training window.
+
+    A model trains as one group by default. A pretrained backbone can be its own
+    group: a smaller ``lr_mult`` (discriminative learning rates), frozen
+    throughout (``start_epoch=None``: a linear probe) or frozen until an epoch
+    (probe, then fine-tune). A frozen group's parameters take no gradient and
+    cost no optimizer state, and its ``modules`` stay in eval mode, so BatchNorm
+    keeps its pretrained statistics.
+    """
+
+    name: str
+    params: list[nn.Parameter]
+    lr_mult: float = 1.0
+    start_epoch: int | None = 1
+    modules: tuple[nn.Module, ...] = ()
+
+    def active(self, epoch: int) -> bool:
+        return self.start_epoch is not None and epoch >= self.start_epoch
+
+
+def default_groups(model: nn.Module) -> list[ParamGroup]:
+    """One group of every parameter that requires a gradient."""
+    return [ParamGroup("all", [p for p in model.parameters() if p.requires_grad])]
+
+
+def make_optimizer(model: nn.Module, params: TrainParams, lr: float | None = None,
+                   groups: list[ParamGroup] | None = None) -> torch.optim.Optimizer:
+    """The optimizer over the groups active in epoch 1, each at ``lr`` times its multiplier."""
     lr = params.lr if lr is None else lr
+    active = [g for g in (groups if groups is not None else default_groups(model)) if g.active(1)]
+    entries = [{"params": g.params, "lr": lr * g.lr_mult, "lr_mult": g.lr_mult, "name": g.name}
+               for g in active if g.params]
+    if not entries:
+        raise TuneError("the model has no trainable parameters",
+                        "check requires_grad and the freeze setting (tune check-init lists them)")
     if params.optimizer == "sgd":
-        return torch.optim.SGD(trainable, lr=lr, momentum=params.momentum,
+        return torch.optim.SGD(entries, lr=lr, momentum=params.momentum,
                                weight_decay=params.weight_decay)
     cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
-    return cls(trainable, lr=lr, betas=(params.beta1, params.beta2), weight_decay=params.weight_decay)
+    return cls(entries, lr=lr, betas=(params.beta1, params.beta2), weight_decay=params.weight_decay)
 
 
 def lr_factor(params: TrainParams, step: int, total_steps: int, steps_per_epoch: int) -> float:
     """Multiplier of the base LR at ``step``: linear warmup, then the schedule.
 
     ``cosine`` anneals to 0 at the last step; ``step`` divides by 10 at 50% and
-    again at 75% of training.
+    again at 75% of training. Every parameter group's LR is its multiplier times
+    the base LR times this factor.
     """
     warmup = int(params.warmup_epochs * steps_per_epoch)
     if step < warmup:
@@ -66,25 +102,51 @@ class Trainer:
         params: Optimizer, LR, weight decay, schedule, clipping.
         loss_fn: ``loss_fn(outputs, targets)`` returning a mean over the batch.
         total_steps: Schedule length; ``None`` means ``params.epochs`` epochs.
+        groups: The parameter groups (default: the whole model as one); groups
+            that start later are frozen until :meth:`begin_epoch` reaches them.
     """
 
     def __init__(self, model: nn.Module, params: TrainParams, *, loss_fn: Callable,
-                 device: torch.device, steps_per_epoch: int, total_steps: int | None = None) -> None:
+                 device: torch.device, steps_per_epoch: int, total_steps: int | None = None,
+                 groups: list[ParamGroup] | None = None) -> None:
         self.model, self.params, self.loss_fn, self.device = model, params, loss_fn, device
-        self.optimizer = make_optimizer(model, params)
+        self.groups = groups if groups is not None else default_groups(model)
+        self.optimizer = make_optimizer(model, params, groups=self.groups)
+        self.frozen = [g for g in self.groups if not g.active(1)]
+        for g in self.frozen:
+            for p in g.params:
+                p.requires_grad_(False)
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = total_steps or params.epochs * steps_per_epoch
         self.steps_done = 0
         self.scheduled = params.schedule != "constant" or params.warmup_epochs > 0
         self.clip = params.grad_clip
+        self.base_lr = params.lr
 
     @property
     def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        """The base LR now (before group multipliers)."""
+        return self.base_lr
 
     def set_lr(self, lr: float) -> None:
+        self.base_lr = lr
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_mult", 1.0)
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Put the model in train mode for ``epoch``: unfreeze the groups that start
+        now (added to the optimizer), keep the still-frozen ones in eval mode."""
+        self.model.train()
+        starting = [g for g in self.frozen if g.active(epoch)]
+        for g in starting:
+            for p in g.params:
+                p.requires_grad_(True)
+            self.optimizer.add_param_group({"params": g.params, "lr": self.base_lr * g.lr_mult,
+                                            "lr_mult": g.lr_mult, "name": g.name})
+        self.frozen = [g for g in self.frozen if g not in starting]
+        for g in self.frozen:
+            for m in g.modules:
+                m.eval()
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step; returns the loss and the outputs, detached, on the
@@ -158,6 +220,17 @@ class EpochRecord:
     seconds: float
 
 
+def best_index(val_acc: list[float], val_loss: list[float]) -> int | None:
+    """THE best epoch of a run, by index: the highest validation accuracy (the
+    earliest on a tie), else, for curves without accuracy, the lowest validation
+    loss. Non-finite values never win; None when nothing is finite."""
+    for values, sign in ((val_acc, -1.0), (val_loss, 1.0)):
+        finite = [i for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+        if finite:
+            return min(finite, key=lambda i: (sign * values[i], i))
+    return None
+
+
 @dataclass
 class History:
     """Per-epoch curves of one training run.
@@ -173,9 +246,15 @@ class History:
     stopped: bool = False
 
     @property
+    def best_epoch(self) -> EpochRecord | None:
+        """The epoch whose weights a run keeps (see :func:`best_index`)."""
+        i = best_index(self.column("val_acc"), self.column("val_loss"))
+        return None if i is None else self.epochs[i]
+
+    @property
     def best_val_acc(self) -> float:
-        accs = [e.val_acc for e in self.epochs if math.isfinite(e.val_acc)]
-        return max(accs) if accs else float("nan")
+        best = self.best_epoch
+        return best.val_acc if best is not None else float("nan")
 
     @property
     def final_val_acc(self) -> float:
@@ -220,22 +299,26 @@ OnEpoch = Callable[[EpochRecord], "bool | None"]
 
 def fit(model: nn.Module, train: Data, val: Data, params: TrainParams, *, loss_fn: Callable,
         device: torch.device, seed: int = 0, epochs: int | None = None,
-        on_epoch: OnEpoch | None = None) -> History:
+        on_epoch: OnEpoch | None = None, groups: list[ParamGroup] | None = None,
+        transform: BatchTransform | None = None) -> History:
     """Train ``model`` for ``epochs`` (default ``params.epochs``) and validate after each.
 
+    ``groups`` are the optimizer's parameter groups (default: the whole model);
+    ``transform`` is applied to each training batch's inputs, on the device,
+    before the step (training-time augmentation; validation never sees it).
     ``on_epoch(record)`` may return True to stop early (the run is marked
     ``stopped``).
     A NaN/inf training loss ends the run as diverged; it never raises.
     """
     epochs = epochs or params.epochs
     steps_per_epoch = math.ceil(len(train) / params.batch_size)
-    trainer = Trainer(model, params, loss_fn=loss_fn, device=device,
+    trainer = Trainer(model, params, loss_fn=loss_fn, device=device, groups=groups,
                       steps_per_epoch=steps_per_epoch, total_steps=epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
     history = History()
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        model.train()
+        trainer.begin_epoch(epoch)
         # Per-step results stay on the device and are reduced once per epoch. Appending
         # costs a fraction of a microsecond; counting correct predictions every step
         # (argmax, compare, sum) costs more than the rest of tune's bookkeeping, so the
@@ -248,6 +331,8 @@ def fit(model: nn.Module, train: Data, val: Data, params: TrainParams, *, loss_f
         keep: bool | None = None
         for i, (xb, yb) in enumerate(train.batches(params.batch_size, shuffle=True,
                                                     generator=generator, device=device)):
+            if transform is not None:
+                xb = transform(xb)
             loss, out = trainer.step(xb, yb)
             losses.append(loss)
             sizes.append(len(yb))

@@ -1,6 +1,6 @@
 """One task plus how to train it: the starting point of every command.
 
-:func:`prepare` loads the task, applies ``--hp`` overrides (training names and
+:func:`prepare` loads the task a :class:`~tuner.recipe.Recipe` names, applies its ``--hp`` values (training names and
 the model's own), normalises the inputs, moves data to the device, and checks
 with one forward pass that model, data and loss fit together, so that a
 mistake surfaces as one clear error before any file is written.
@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from tuner.data import Data, Normalizer, first_batch
-from tuner.engine import History, fit
+from tuner.data import BatchTransform, Data, Normalizer, first_batch
+from tuner.engine import History, ParamGroup, default_groups, fit
 from tuner.errors import TuneError
 from tuner.hp import HP, ParamSpec, Suggest
-from tuner.params import TRAIN_NAMES, TrainParams, parse_hp_args, train_params_from
-from tuner.task import Task, TaskSpec, call_user, load_task
+from tuner.params import TRAIN_NAMES, TrainParams, check_params
+from tuner.recipe import Recipe
+from tuner.task import Task, call_user, load_task
 
 
 def seed_everything(seed: int) -> None:
@@ -50,48 +51,79 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 @dataclass
+class Built:
+    """One freshly built model with what the engine trains it with.
+
+    ``groups`` are the optimizer's parameter groups (one group by default; a
+    pretrained backbone may get its own LR multiplier or be frozen);
+    ``transform`` is the training-time batch transform (augmentation), or None.
+    ``hp`` recorded what ``build_model`` asked for.
+    """
+
+    model: nn.Module
+    hp: HP
+    groups: list[ParamGroup]
+    transform: BatchTransform | None = None
+
+
+@dataclass
 class Experiment:
     """A loaded task, its training settings, and the model's hyperparameters.
 
-    ``train``/``val`` are normalised (when ``params.normalize``) and, for
-    in-memory data, already on ``device``. ``space`` is what the model declared
-    through ``hp``; ``model_hp`` the values this configuration uses.
+    ``recipe`` describes it (task, fixed ``--hp`` values typed, seed);
+    ``train``/``val`` are normalised (when ``params.normalize``, by
+    ``normalizer``) and, for in-memory data, already on ``device``. ``space`` is
+    what the model declared through ``hp``; ``model_hp`` the values this
+    configuration uses.
     """
 
     task: Task
+    recipe: Recipe
     params: TrainParams
     model_hp: dict[str, Any]
     space: dict[str, ParamSpec]
     train: Data
     val: Data
     device: torch.device
-    seed: int
-    overrides: dict[str, str] = field(default_factory=dict)
+    normalizer: Normalizer | None = None
+    input_shape: tuple[int, ...] = ()
 
-    def build_model(self, *, fixed: dict[str, Any] | None = None, suggest: Suggest | None = None,
-                    seed: int | None = None) -> tuple[nn.Module, HP]:
-        """A freshly initialised model on the device (seeded, so repeatable).
+    @property
+    def seed(self) -> int:
+        return self.recipe.seed
 
-        With ``suggest`` (a search trial) only the ``--hp`` overrides stay
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """The names held fixed with ``--hp`` (a search does not sample them)."""
+        return dict(self.recipe.hp)
+
+    def build(self, *, suggest: Suggest | None = None, seed: int | None = None) -> Built:
+        """A freshly initialised model on the device (seeded, so repeatable), with its
+        parameter groups and training transform.
+
+        With ``suggest`` (a search trial) only the recipe's fixed names stay
         fixed; every other searchable hyperparameter is asked of ``suggest``.
         """
         seed_everything(self.seed if seed is None else seed)
         base = self.model_hp if suggest is None else {
-            k: v for k, v in self.model_hp.items() if k in self.overrides}
-        hp = HP(fixed={**base, **(fixed or {})}, suggest=suggest)
+            k: v for k, v in self.model_hp.items() if k in self.recipe.hp}
+        hp = HP(fixed=base, suggest=suggest)
         model = call_user(self.task.build_model, "build_model(hp)", hp)
         if not isinstance(model, nn.Module):
             raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
-        return model.to(self.device), hp
+        model = model.to(self.device)
+        return Built(model, hp, default_groups(model), None)
 
-    def fit(self, model: nn.Module, params: TrainParams | None = None, **kwargs: Any) -> History:
-        """Train with the one engine on this experiment's data."""
-        return fit(model, self.train, self.val, params or self.params, loss_fn=self.task.loss_fn,
-                   device=self.device, seed=self.seed, **kwargs)
+    def fit(self, built: Built, params: TrainParams | None = None, **kwargs: Any) -> History:
+        """Train ``built`` with the one engine on this experiment's data."""
+        return fit(built.model, self.train, self.val, params or self.params,
+                   loss_fn=self.task.loss_fn, device=self.device, seed=self.seed,
+                   groups=built.groups, transform=built.transform, **kwargs)
 
     def with_hp(self, values: dict[str, Any]) -> "Experiment":
-        """This experiment configured with ``values`` (training and model names
-        together, as a search trial records them), e.g. to retrain the best trial.
+        """This experiment configured with ``values`` held fixed (training and model
+        names together, as a search trial records them), e.g. to retrain the best
+        trial: its recipe then reproduces exactly this configuration.
 
         ``normalize`` keeps this experiment's setting: the data is already
         prepared for it. Unknown names raise :class:`TuneError`.
@@ -102,30 +134,33 @@ class Experiment:
         if unknown:
             raise TuneError(f"hyperparameter {unknown[0]!r} is not declared by this model",
                             f"known ones: {', '.join(list(TRAIN_NAMES) + sorted(self.space))}")
-        overrides = {**self.overrides, **{k: str(v) for k, v in {**train, **model}.items()}}
         return dataclasses.replace(self, params=self.params.replace(**train),
-                                   model_hp={**self.model_hp, **model}, overrides=overrides)
+                                   model_hp={**self.model_hp, **model},
+                                   recipe=self.recipe.with_hp({**train, **model}))
 
     def all_hp(self, params: TrainParams | None = None) -> dict[str, Any]:
         """Training and model hyperparameters together, as ``--hp`` would set them."""
         return {**(params or self.params).to_dict(), **self.model_hp}
 
 
-def prepare(spec: TaskSpec, hp_args: list[str] | None = None, *, seed: int = 0,
-            device: str = "auto") -> Experiment:
-    """Load, configure and check a task; raises :class:`TuneError` on bad input."""
-    raw = parse_hp_args(hp_args)
-    params = train_params_from(raw)
+def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
+    """Load, configure and check the experiment ``recipe`` describes.
+
+    The returned experiment's ``recipe`` has the model's ``--hp`` values typed
+    by the model's own declarations. Raises :class:`TuneError` on bad input.
+    """
+    train_fixed = {k: v for k, v in recipe.hp.items() if k in TRAIN_NAMES}
+    params = check_params(dataclasses.replace(TrainParams(), **train_fixed))
     dev = resolve_device(device)
-    task = load_task(spec)
+    task = load_task(recipe.task)
     if params.normalize is None:
         params = params.replace(normalize=task.builtin_data)
 
-    model_raw = {k: v for k, v in raw.items() if k not in TRAIN_NAMES}
-    seed_everything(seed)
-    hp = HP(fixed=model_raw)
+    model_fixed = {k: v for k, v in recipe.hp.items() if k not in TRAIN_NAMES}
+    seed_everything(recipe.seed)
+    hp = HP(fixed=model_fixed)
     model = call_user(task.build_model, "build_model(hp)", hp)
-    unknown = sorted(set(model_raw) - set(hp.declared))
+    unknown = sorted(set(model_fixed) - set(hp.declared))
     if unknown:
         known = ", ".join(list(TRAIN_NAMES) + sorted(hp.declared))
         raise TuneError(f"--hp {unknown[0]}: unknown hyperparameter", f"known ones: {known}")
@@ -133,17 +168,19 @@ def prepare(spec: TaskSpec, hp_args: list[str] | None = None, *, seed: int = 0,
         raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
 
     train, val = task.train, task.val
-    if params.normalize:
-        norm = Normalizer.fit(train)
+    norm = Normalizer.fit(train) if params.normalize else None
+    if norm is not None:
         train, val = train.map_x(norm), val.map_x(norm)
-    exp = Experiment(task, params, dict(hp.values), dict(hp.declared), train.to(dev), val.to(dev),
-                     dev, seed, raw)
-    check_fit(exp, model.to(dev))
+    typed = recipe.with_hp({**train_fixed, **{k: hp.values[k] for k in model_fixed}})
+    exp = Experiment(task, typed, params, dict(hp.values), dict(hp.declared), train.to(dev),
+                     val.to(dev), dev, norm)
+    exp.input_shape = check_fit(exp, model.to(dev))
     return exp
 
 
-def check_fit(exp: Experiment, model: nn.Module) -> None:
-    """One forward pass and loss on a few samples: shapes, output width, loss."""
+def check_fit(exp: Experiment, model: nn.Module) -> tuple[int, ...]:
+    """One forward pass and loss on a few samples: shapes, output width, loss.
+    Returns the shape of one input sample."""
     xb, yb = first_batch(exp.train, 8, exp.device)
     was_training = model.training
     model.eval()
@@ -170,3 +207,4 @@ def check_fit(exp: Experiment, model: nn.Module) -> None:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise TuneError("loss_fn(outputs, targets) must return a scalar tensor",
                         "reduce the loss with .mean()")
+    return tuple(xb.shape[1:])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from tuner.outdir import out_dir, save_json
 
@@ -28,10 +28,21 @@ class Finding:
         return asdict(self)
 
 
-def verdict_of(findings: list[Finding]) -> Verdict:
-    """``fail`` if any finding fails, else ``warn`` if any warns, else ``pass``."""
-    severities = {f.severity for f in findings}
-    return "fail" if "fail" in severities else "warn" if "warn" in severities else "pass"
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Finding":
+        return Finding(d["code"], d["severity"], d["message"], d.get("advice", ""))
+
+
+def worst(levels: Iterable[str]) -> Verdict:
+    """THE "worst severity wins" rule for every verdict: ``fail`` if any level is
+    fail, else ``warn`` if any is warn, else ``pass`` (info and pass are fine)."""
+    seen = set(levels)
+    return "fail" if "fail" in seen else "warn" if "warn" in seen else "pass"
+
+
+def verdict_of(findings: Iterable[Finding]) -> Verdict:
+    """The verdict of a list of findings (see :func:`worst`)."""
+    return worst(f.severity for f in findings)
 
 
 @dataclass
@@ -51,6 +62,11 @@ class CheckResult:
         return {"check": self.check, "verdict": self.verdict,
                 "findings": [f.to_dict() for f in self.findings],
                 "metrics": self.metrics, "files": self.files}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "CheckResult":
+        return CheckResult(d["check"], [Finding.from_dict(f) for f in d.get("findings", [])],
+                           dict(d.get("metrics", {})), list(d.get("files", [])))
 
     def save(self, out: str | Path, stem: str,
              plot: Callable[[Path], Path] | None = None) -> list[str]:

@@ -25,6 +25,10 @@ from tuner.errors import TuneError
 from tuner.params import parse_bool
 
 Kind = Literal["int", "float", "choice"]
+# What a hyperparameter does, as far as a diagnosis cares: raising a "capacity"
+# name makes the model bigger, raising a "regularization" name regularises it more.
+# The diagnosis policy (tuner.diagnose.policy) moves only names with a role.
+ROLES = ("capacity", "regularization")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class ParamSpec:
 
     ``search=False`` marks a setting that ``--hp`` can change but a search
     leaves at its default (for example the built-in models' ``init``).
+    ``role`` (``capacity`` or ``regularization``) tells the diagnosis policy
+    which way to move it against overfitting or underfitting; numeric names only.
     """
 
     name: str
@@ -43,8 +49,12 @@ class ParamSpec:
     options: tuple[Any, ...] | None = None
     default: Any = None
     search: bool = True
+    role: str | None = None
 
     def __post_init__(self) -> None:
+        if self.role is not None and (self.role not in ROLES or self.kind == "choice"):
+            raise TuneError(f"hp.{self.kind}({self.name!r}, role={self.role!r}): role must be one of "
+                            f"{', '.join(ROLES)}, on an int or float")
         if self.kind == "choice":
             if not self.options:
                 raise TuneError(f"hp.choice({self.name!r}) needs at least one option")
@@ -98,10 +108,21 @@ class ParamSpec:
         raise TuneError(f"--hp {self.name}={text}: {self.name} must be one of "
                         f"{', '.join(str(o) for o in self.options or ())}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, role: bool = False) -> dict[str, Any]:
+        """``{kind, choices}`` or ``{kind, low, high, log}`` (a search range), plus
+        ``role`` when asked and set (a declaration, as studies and histories keep it)."""
         if self.kind == "choice":
             return {"kind": "choice", "choices": list(self.options or ())}
-        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
+        d = {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
+        return {**d, "role": self.role} if role and self.role is not None else d
+
+    @staticmethod
+    def from_dict(name: str, d: Mapping[str, Any]) -> "ParamSpec":
+        """The inverse of :meth:`to_dict` (``default`` and ``search`` are not kept)."""
+        if d["kind"] == "choice":
+            return ParamSpec(name, "choice", options=tuple(d["choices"]))
+        return ParamSpec(name, d["kind"], d["low"], d["high"], bool(d.get("log")),
+                         role=d.get("role"))
 
 
 Suggest = Callable[[ParamSpec], Any]
@@ -125,14 +146,16 @@ class HP:
     values: dict[str, Any] = field(default_factory=dict)
 
     def int(self, name: str, low: builtins.int, high: builtins.int, *, log: bool = False,
-            default: builtins.int | None = None, search: bool = True) -> builtins.int:
-        """A whole number in ``[low, high]``."""
-        return self._resolve(ParamSpec(name, "int", low, high, log, None, default, search))
+            default: builtins.int | None = None, search: bool = True,
+            role: str | None = None) -> builtins.int:
+        """A whole number in ``[low, high]``; ``role`` is ``capacity`` or ``regularization``."""
+        return self._resolve(ParamSpec(name, "int", low, high, log, None, default, search, role))
 
     def float(self, name: str, low: builtins.float, high: builtins.float, *, log: bool = False,
-              default: builtins.float | None = None, search: bool = True) -> builtins.float:
-        """A real number in ``[low, high]``."""
-        return self._resolve(ParamSpec(name, "float", low, high, log, None, default, search))
+              default: builtins.float | None = None, search: bool = True,
+              role: str | None = None) -> builtins.float:
+        """A real number in ``[low, high]``; ``role`` is ``capacity`` or ``regularization``."""
+        return self._resolve(ParamSpec(name, "float", low, high, log, None, default, search, role))
 
     def choice(self, name: str, options: Sequence[Any], *, default: Any = None,
                search: bool = True) -> Any:

@@ -29,29 +29,16 @@ from torch.utils.data import Dataset
 
 from tuner.data import Data, DatasetData, TensorData
 from tuner.errors import TuneError
+from tuner.recipe import TaskRef
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """The flags that name a task; enough to load it again in another process."""
-
-    task: str | None = None
-    model: str | None = None
-    data: str | None = None
-
-    def describe(self) -> str:
-        if self.task:
-            return self.task
-        return f"{self.model or 'mlp'} on {self.data or 'digits'}"
 
 
 @dataclass
 class Task:
     """A model family and its data, ready for the engine."""
 
-    spec: TaskSpec
+    ref: TaskRef
     build_model: Callable[[Any], torch.nn.Module]
     train: Data
     val: Data
@@ -62,17 +49,14 @@ class Task:
 
 
 
-def load_task(spec: TaskSpec) -> Task:
+def load_task(ref: TaskRef) -> Task:
     """Load and check a task: data converted, labels in range, loss chosen."""
-    if spec.task:
-        if spec.model or spec.data:
-            raise TuneError("--task cannot be combined with --model or --data",
-                            "a task file brings its own model and data; drop --model/--data")
-        return _task_from_module(spec, import_task_module(spec.task))
-    return _builtin_task(spec)
+    if ref.task:
+        return _task_from_module(ref, import_task_module(ref.task))
+    return _builtin_task(ref)
 
 
-def _builtin_task(spec: TaskSpec) -> Task:
+def _builtin_task(spec: TaskRef) -> Task:
     from models import BUILTIN_MODELS, builder
     from tuner.sources import load_source
 
@@ -87,6 +71,25 @@ def _builtin_task(spec: TaskSpec) -> Task:
     build = builder(name)
     return Task(spec, lambda hp: build(hp, shape, num_classes), train, val, num_classes,
                 F.cross_entropy, builtin_data=True, class_names=names)
+
+
+def load_builder(ref: TaskRef, input_shape: tuple[int, ...],
+                 num_classes: int) -> Callable[[Any], torch.nn.Module]:
+    """The ``build_model(hp)`` of a task without loading its data: for rebuilding
+    a model from a checkpoint (which knows the input shape and class count)."""
+    if ref.task:
+        module = import_task_module(ref.task)
+        if not callable(getattr(module, "build_model", None)):
+            raise TuneError(f"--task {ref.task}: missing function build_model",
+                            "define build_model(hp) in the task file")
+        return module.build_model
+    from models import BUILTIN_MODELS, builder
+
+    if ref.model not in BUILTIN_MODELS:
+        raise TuneError(f"--model {ref.model}: unknown model",
+                        f"choose one of {', '.join(BUILTIN_MODELS)}, or bring your own with --task")
+    build = builder(ref.model)
+    return lambda hp: build(hp, tuple(input_shape), num_classes)
 
 
 def import_task_module(target: str) -> ModuleType:
@@ -143,7 +146,7 @@ def call_user(fn: Callable, what: str, *args: Any) -> Any:
                         f"fix {what} in the task file") from None
 
 
-def _task_from_module(spec: TaskSpec, module: ModuleType) -> Task:
+def _task_from_module(spec: TaskRef, module: ModuleType) -> Task:
     missing = [f for f in ("build_model", "load_data") if not callable(getattr(module, f, None))]
     if missing:
         raise TuneError(f"--task {spec.task}: missing function {' and '.join(missing)}",

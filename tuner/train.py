@@ -1,39 +1,72 @@
-"""``tune train``: one training run with the given hyperparameters, saved."""
+"""``tune train``: one training run with the given hyperparameters, saved.
+
+The checkpoint keeps the weights of the epoch with the best validation
+accuracy (the run's ``best_val_acc``), not those of the last epoch, so the
+number the run reports is the number its model delivers. A run that diverged
+writes into ``<out>/diverged/`` instead, so it never replaces an earlier good
+model and history in ``<out>``.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from tuner.engine import History, OnEpoch
+from tuner.checkpoint import Checkpoint, save
+from tuner.engine import EpochRecord, History, OnEpoch
 from tuner.experiment import Experiment
 from tuner.outdir import out_dir, save_json, write_atomic
-from tuner.plots.curves import plot_history
+from tuner.plotting import plot_history
+
+DIVERGED_DIR = "diverged"
 
 
 @dataclass
 class TrainResult:
+    """One training run: its curves, hyperparameters, the epoch its weights come
+    from, and the files written (``folder`` holds them)."""
+
     history: History
     hyperparameters: dict[str, Any]
     files: list[str] = field(default_factory=list)
+    weights_epoch: int | None = None
+    folder: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         h = self.history
         return {"best_val_acc": h.best_val_acc, "final_val_acc": h.final_val_acc,
-                "epochs_run": len(h.epochs), "diverged": h.diverged, "reason": h.reason,
-                "hyperparameters": self.hyperparameters, "files": self.files}
+                "weights_epoch": self.weights_epoch, "epochs_run": len(h.epochs),
+                "diverged": h.diverged, "reason": h.reason,
+                "hyperparameters": self.hyperparameters, "folder": self.folder, "files": self.files}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "TrainResult":
+        return TrainResult(History.from_dict(d["history"]), dict(d["hyperparameters"]),
+                           list(d.get("files", [])), d.get("weights_epoch"), str(d.get("folder", "")))
 
 
 def train_and_save(exp: Experiment, out: str | Path, *,
                    on_epoch: OnEpoch | None = None) -> TrainResult:
-    """Train ``exp``'s configuration once and write, to ``out``: ``model.pt``
-    (the state_dict), ``history.json``, ``history.csv`` and ``curves.png``."""
-    folder = out_dir(out)
-    model, _ = exp.build_model()
-    history = exp.fit(model, on_epoch=on_epoch)
+    """Train ``exp``'s configuration once and write, to ``out`` (to
+    ``out/diverged/`` when the run diverged): ``model.pt`` (a self-describing
+    checkpoint, see :mod:`tuner.checkpoint`), ``history.json``, ``history.csv``
+    and ``curves.png``."""
+    out_dir(out)
+    built = exp.build()
+    model = built.model
+    best: dict[str, Any] = {"acc": -math.inf, "state": None, "epoch": None}
+
+    def keep_best(rec: EpochRecord) -> bool | None:
+        # Strictly better only, so ties keep the earliest epoch, as History.best_epoch does.
+        if math.isfinite(rec.val_acc) and rec.val_acc > best["acc"]:
+            best.update(acc=rec.val_acc, epoch=rec.epoch,
+                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
+        return on_epoch(rec) if on_epoch is not None else None
+
+    history = exp.fit(built, on_epoch=keep_best)
+    folder = out_dir(Path(out) / DIVERGED_DIR if history.diverged else out)
     hyper = exp.all_hp()
     paths = {
         "model": folder / "model.pt",
@@ -41,10 +74,25 @@ def train_and_save(exp: Experiment, out: str | Path, *,
         "history_csv": folder / "history.csv",
         "curves": folder / "curves.png",
     }
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    write_atomic(paths["model"], lambda p: torch.save(state, p))
+    state = best["state"] if best["state"] is not None else model.state_dict()
+    last = history.epochs[-1] if history.epochs else None
+    save(Checkpoint(state, exp.recipe, hyper, exp.normalizer, class_names(exp),
+                    tuple(exp.input_shape), history.best_val_acc, history.final_val_acc,
+                    int(best["epoch"] or (last.epoch if last else 0)), len(history.epochs)),
+         paths["model"])
     save_json(paths["history_json"], {**history.to_dict(), "hyperparameters": hyper,
-                                      "task": exp.task.spec.describe(), "seed": exp.seed})
+                                      "recipe": exp.recipe.to_dict(),
+                                      "declared": {n: spec.to_dict(role=True) for n, spec in exp.space.items()},
+                                      "task": exp.recipe.task.label(),
+                                      "seed": exp.seed, "weights_epoch": best["epoch"]})
     write_atomic(paths["history_csv"], history.write_csv)
-    plot_history(history, paths["curves"], title=f"{exp.task.spec.describe()}")
-    return TrainResult(history, hyper, [str(p) for p in paths.values()])
+    plot_history(history, paths["curves"], title=exp.recipe.task.label())
+    return TrainResult(history, hyper, [str(p) for p in paths.values()], best["epoch"], str(folder))
+
+
+def class_names(exp: Experiment) -> list[str]:
+    """The task's class names, or ``0``…``C-1``."""
+    names = exp.task.class_names
+    if names and len(names) == exp.task.num_classes:
+        return [str(n) for n in names]
+    return [str(i) for i in range(exp.task.num_classes)]

@@ -77,7 +77,7 @@ def probe_table(result) -> Table:
 def curve_plot(result):
     """The median sweep in the terminal, with the suggestion and the range marked."""
     from cli.textplot import log_x_plot
-    from tuner.lr_range.run import median_curve
+    from tuner.lr_range.curve import median_curve
 
     mid = median_curve(result.curves)
     start = mid.loss[0] if mid.loss else None

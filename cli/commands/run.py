@@ -27,14 +27,27 @@ def register(app: typer.Typer) -> None:
                                                                 "start over.")] = False,
         until: Annotated[Optional[str], typer.Option(
             help="Stop after this step, e.g. overfit-small (only the sanity checks) or lr-range.")] = None,
+        trials: Annotated[Optional[int], typer.Option(
+            help="Trials of the coarse search; each fine search runs half as many (at least 3). "
+                 "\\[default: 20]")] = None,
+        epochs: Annotated[Optional[int], typer.Option(
+            help="Epochs per coarse trial, 1-5; fine trials train 3x as long. \\[default: 3]")] = None,
+        space: Annotated[Optional[list[str]], typer.Option(
+            "--space", metavar="KEY=LOW:HIGH[:log]|KEY=a,b,c",
+            help="Reshape one range or set of choices of the coarse space (repeatable); "
+                 "the fine searches narrow within it.")] = None,
+        pruner: Annotated[Optional[str], typer.Option(
+            help="auto (= asha, successive halving), median, hyperband or none. \\[default: auto]")] = None,
+        jobs: Annotated[int, typer.Option(help="Worker processes per search on this machine.")] = 1,
     ) -> int:
         """Walk the whole procedure: checks, lr-range, coarse and fine search, train, diagnose, adjust.
 
         Rerunning the same command resumes from the last completed step. Exit code 1 when a
         sanity check failed and stopped the walk, else 0.
         """
-        from tuner.walk import walk
+        from tuner.walk import WalkSettings, walk
 
+        settings = WalkSettings(trials, epochs, tuple(space or ()), pruner, jobs)
         exp = common.prepare()
         with progress(not common.json) as bar:
             tasks: dict[str, Any] = {}
@@ -52,7 +65,7 @@ def register(app: typer.Typer) -> None:
                         render_step(payload)
 
             result = walk(exp, common.out, rounds=rounds, budget_minutes=budget, force=force,
-                          restart=restart, until=until, on_event=on_event)
+                          restart=restart, until=until, settings=settings, on_event=on_event)
         if common.json:
             print_json(result)
         else:
@@ -76,6 +89,8 @@ def _short(v: Any) -> str:
 def render_end(result: Any, exp: Any) -> None:
     from tuner.walk.report import train_command
 
+    if result.note:
+        out.print(f"[yellow]note:[/] {result.note}")
     if result.resumed:
         out.print(f"[dim]resumed: {', '.join(result.resumed)} were already done[/dim]")
     if result.stopped:

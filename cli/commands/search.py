@@ -46,11 +46,19 @@ def register(app: typer.Typer) -> None:
         jobs: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
         pruner: Annotated[Optional[str], typer.Option(
             help="auto (= asha, successive halving), median, hyperband or none. (default: auto)")] = None,
+        restart: Annotated[bool, typer.Option(
+            "--restart", help="Delete the study of this name (its trials too) and start it over.")] = False,
     ) -> int:
-        """Steps 4-5: a coarse or fine hyperparameter search, as an Optuna study that persists."""
+        """Steps 4-5: a coarse or fine hyperparameter search, as an Optuna study that persists.
+
+        Joining a study that exists (the same --study, here or on another machine with
+        --storage) takes its task and fixed hyperparameters from the study when no
+        --task/--model/--data/--hp/--seed is given.
+        """
         from tuner.errors import TuneError
         from tuner.lr_range import load_lr_range
         from tuner.search import search as run_search
+        from tuner.search.driver import joined_recipe
 
         if coarse and fine:
             raise TuneError("--coarse and --fine exclude each other", "choose one")
@@ -65,8 +73,10 @@ def register(app: typer.Typer) -> None:
             if saved is None:
                 raise TuneError(f"--from-lr-range: {common.out}/lr_range.json not found",
                                 "run tune lr-range first (with the same --out)")
-            lr_range = saved.to_dict()
-        exp = common.prepare()
+            lr_range = saved
+        recipe = common.recipe() if common.names_experiment or restart else \
+            joined_recipe(common.out, storage, name) or common.recipe()
+        exp = common.prepare(recipe)
         with progress(not common.json) as bar:
             job = bar.add_task(f"{mode or 'search'} {name}", total=None, status="")
 
@@ -78,7 +88,7 @@ def register(app: typer.Typer) -> None:
             result = run_search(exp, study_name=name, out=common.out, storage=storage, mode=mode,
                                 from_study=from_study, space_args=space, trials=trials,
                                 timeout=timeout, epochs=epochs, jobs=jobs, lr_range=lr_range,
-                                pruner=pruner, on_trial=on_trial)
+                                pruner=pruner, on_trial=on_trial, restart=restart)
         if common.json:
             print_json(result)
         else:

@@ -50,8 +50,7 @@ def render(result) -> None:
     table = Table(title="training", title_justify="left")
     for col in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "seconds"):
         table.add_column(col, justify="right")
-    accs = h.column("val_acc")
-    best = max(range(len(accs)), key=lambda i: accs[i] if accs[i] == accs[i] else -1) if accs else 0
+    best = h.epochs.index(h.best_epoch) if h.best_epoch is not None else len(h.epochs) - 1
     for i in epoch_rows(len(h.epochs), best):
         e = h.epochs[i]
         style = "bold green" if i == best else None
@@ -59,7 +58,9 @@ def render(result) -> None:
                       fmt(e.val_acc), fmt(e.lr, 3), f"{e.seconds:.2f}", style=style)
     out.print(table)
     if h.diverged:
-        out.print(f"[bold red]diverged:[/] {h.reason}. Lower the LR (--hp lr=...) or add warmup/clipping.")
+        out.print(f"[bold red]diverged:[/] {h.reason}. Lower the LR (--hp lr=...) or add warmup/clipping. "
+                  f"Its files are in {result.folder}; an earlier model.pt beside it is untouched.")
+    kept = f" · model.pt keeps epoch {result.weights_epoch}" if result.weights_epoch else ""
     out.print(f"best val_acc [bold]{fmt(h.best_val_acc)}[/] · final {fmt(h.final_val_acc)} · "
-              f"{len(h.epochs)} epochs")
+              f"{len(h.epochs)} epochs{kept}")
     files_line(result.files)

@@ -1,7 +1,7 @@
 """``tune check-init``: is the network initialised so that signal flows?
 
 One forward and backward pass on a random training batch at initialisation
-(see :mod:`tuner.checks.probe`), then findings about:
+(see :mod:`tuner.checks.layer_probe`), then findings about:
 
 * the inputs (NaN/inf, constant, not normalised), see :mod:`tuner.checks.inputs`;
 * activations whose scale collapses (vanishes) or grows (explodes) with depth,
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from tuner.checks.inputs import input_findings, input_stats
-from tuner.checks.probe import LayerStats, Probe, probe
+from tuner.checks.layer_probe import DEAD_FAIL, DEAD_WARN, LayerStats, Probe, probe
 from tuner.checks.sampling import sample_batch
 from tuner.experiment import Experiment
 from tuner.findings import CheckResult, Finding
@@ -30,8 +30,6 @@ from tuner.findings import CheckResult, Finding
 MIN_BATCH, MAX_BATCH = 64, 256
 # std(last weight layer) / std(first): beyond 10x a warning, beyond 100x a failure.
 DRIFT_WARN, DRIFT_FAIL = 10.0, 100.0
-# Share of a ReLU layer's units that are zero for every sample.
-DEAD_WARN, DEAD_FAIL = 0.25, 0.5
 KAIMING = ("initialise ReLU layers with Kaiming normal, std = sqrt(2/fan_in) "
            "(nn.init.kaiming_normal_(w, nonlinearity='relu')): ReLU zeroes half of its inputs, "
            "so keeping the variance constant from layer to layer needs the factor 2. "
@@ -54,7 +52,7 @@ def check_init(exp: Experiment, out: str | Path | None = None) -> CheckResult:
     """
     stats = input_stats(exp.train, exp.seed)
     findings = input_findings(stats, normalize_flag=bool(exp.params.normalize))
-    model, _ = exp.build_model()
+    model = exp.build().model
     n = min(len(exp.train), max(MIN_BATCH, min(MAX_BATCH, exp.params.batch_size)))
     x, y = sample_batch(exp.train, n, exp.seed, exp.device)
     pr = probe(model, x, y, exp.task.loss_fn)
@@ -75,9 +73,9 @@ def check_init(exp: Experiment, out: str | Path | None = None) -> CheckResult:
     }
     result = CheckResult("check-init", findings, metrics)
     if out is not None:
-        from tuner.plots.init import plot_init
+        from tuner.checks.init_plot import plot_init
 
-        title = f"check-init: {exp.task.spec.describe()}"
+        title = f"check-init: {exp.recipe.task.label()}"
         result.save(out, "check_init", plot=lambda png: plot_init(pr.layers, png, title=title))
     return result
 

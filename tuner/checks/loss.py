@@ -60,7 +60,7 @@ def check_loss(exp: Experiment, *, batches: int = LOSS_BATCHES,
         raise TuneError(f"check-loss needs at least one batch, got {batches}")
     labels = label_stats(exp.train.labels(), exp.task.num_classes)
     findings = label_findings(labels)
-    model, _ = exp.build_model()
+    model = exp.build().model
     seen = forward_batches(exp, model, batches)
     metrics: dict[str, Any] = {**labels.to_dict(), **seen}
     losses = [v for v in seen["batch_losses"] if math.isfinite(v)]

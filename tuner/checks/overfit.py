@@ -27,7 +27,7 @@ from tuner.checks.sampling import materialise
 from tuner.data import TensorData, stratified_indices
 from tuner.engine import Trainer, endless_batches, evaluate
 from tuner.errors import TuneError
-from tuner.experiment import Experiment
+from tuner.experiment import Built, Experiment
 from tuner.findings import CheckResult, Finding
 from tuner.params import TrainParams
 
@@ -102,11 +102,12 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
     total = max_steps * len(lrs)
     attempts: list[Attempt] = []
     for i, lr in enumerate(lrs):
-        model, _ = exp.build_model()
+        built = exp.build()
+        model = built.model
         dropouts = disable_dropout(model)
         # Progress counts each LR as a slot of max_steps, so it only moves forward.
         report = None if on_step is None else (lambda step, lr=lr, i=i: on_step(i * max_steps + step, total, lr))
-        attempt = train_subset(exp, model, subset, lr, batch_size, max_steps, report)
+        attempt = train_subset(exp, built, subset, lr, batch_size, max_steps, report)
         attempts.append(attempt)
         if attempt.success:
             break
@@ -130,23 +131,27 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
                "lrs_tried": [a.lr for a in attempts], "attempts": [a.to_dict() for a in attempts]}
     result = CheckResult("overfit-small", findings, metrics)
     if out is not None:
-        from tuner.plots.overfit import plot_overfit
+        from tuner.checks.overfit_plot import plot_overfit
 
-        title = f"overfit-small: {exp.task.spec.describe()} ({len(subset)} samples)"
+        title = f"overfit-small: {exp.recipe.task.label()} ({len(subset)} samples)"
         result.save(out, "overfit_small", plot=lambda png: plot_overfit(attempts, png, title=title))
     return result
 
 
-def train_subset(exp: Experiment, model: nn.Module, subset: TensorData, lr: float, batch_size: int,
+def train_subset(exp: Experiment, built: Built, subset: TensorData, lr: float, batch_size: int,
                  max_steps: int, report: Callable[[int], None] | None) -> Attempt:
-    """Train on ``subset`` with the engine until memorised, diverged, or ``max_steps``."""
+    """Train on ``subset`` with the engine until memorised, diverged, or ``max_steps``.
+
+    The model trains in its parameter groups (a frozen backbone stays frozen) and
+    without the training transform: memorising a few samples is the question."""
+    model = built.model
     params = exp.params.replace(lr=lr, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
                                 batch_size=batch_size)
     steps_per_epoch = math.ceil(len(subset) / batch_size)
-    trainer = Trainer(model, params, loss_fn=exp.task.loss_fn, device=exp.device,
+    trainer = Trainer(model, params, loss_fn=exp.task.loss_fn, device=exp.device, groups=built.groups,
                       steps_per_epoch=steps_per_epoch, total_steps=max_steps)
     attempt = Attempt(lr, trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
-    model.train()  # evaluate() restores the mode it finds; train in train mode whatever the model came in
+    trainer.begin_epoch(1)  # evaluate() restores the mode it finds; train in train mode whatever the model came in
     attempt.initial_loss, acc = measure(exp, model, subset, batch_size)
     attempt.curve.append((0, attempt.initial_loss, acc))
     if not math.isfinite(attempt.initial_loss):

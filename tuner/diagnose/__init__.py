@@ -10,7 +10,7 @@ verdict. ``load_curves(path)`` reads curves from any training (CSV or JSON);
 
 from __future__ import annotations
 
-from tuner.diagnose.core import diagnose
+from tuner.diagnose.diagnosis import diagnose
 from tuner.diagnose.curves import RunCurves, load_curves, read_curves
 from tuner.diagnose.report import diagnose_and_save
 from tuner.diagnose.result import CODES, DiagnoseResult, Diagnosis

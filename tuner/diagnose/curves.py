@@ -24,6 +24,7 @@ from typing import Any
 
 from tuner.engine import EpochRecord, History
 from tuner.errors import TuneError
+from tuner.hp import ParamSpec
 
 REQUIRED = ("epoch", "train_loss", "val_loss")
 OPTIONAL = ("train_acc", "val_acc", "lr", "seconds")
@@ -32,10 +33,12 @@ FORMAT_HINT = "give a CSV or JSON with columns epoch, train_loss, val_loss (and 
 
 @dataclass
 class RunCurves:
-    """Curves read from a file, with the run's hyperparameters when the file has them."""
+    """Curves of one run, with its hyperparameters and the model's declarations
+    (with their roles) when the source has them (tune's files and studies do)."""
 
     history: History
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    declared: dict[str, ParamSpec] = field(default_factory=dict)
 
 
 def load_curves(path: str | Path) -> History:
@@ -63,7 +66,18 @@ def read_curves(path: str | Path) -> RunCurves:
     history.diverged = bool(meta.get("diverged")) or history.diverged
     history.reason = meta.get("reason") if isinstance(meta.get("reason"), str) else None
     history.stopped = bool(meta.get("stopped"))
-    return RunCurves(history, hyper if isinstance(hyper, dict) else {})
+    return RunCurves(history, hyper if isinstance(hyper, dict) else {},
+                     declared_from(meta.get("declared")))
+
+
+def declared_from(data: Any) -> dict[str, ParamSpec]:
+    """Declarations stored as ``{name: ParamSpec.to_dict()}``; {} for anything else."""
+    if not isinstance(data, dict):
+        return {}
+    try:
+        return {name: ParamSpec.from_dict(name, d) for name, d in data.items()}
+    except (KeyError, TypeError, TuneError):
+        return {}
 
 
 def _csv_rows(p: Path, text: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuner.diagnose.core import diagnose
+from tuner.diagnose.diagnosis import diagnose
 from tuner.diagnose.curves import RunCurves, read_curves
 from tuner.diagnose.result import DiagnoseResult
 from tuner.errors import TuneError
@@ -48,9 +48,9 @@ def load_input(out: str | Path, *, curves: str | None = None, study: str | None 
 def diagnose_and_save(run: RunCurves, out: str | Path, *, source: str = "",
                       stem: str = "diagnose") -> DiagnoseResult:
     """Diagnose ``run`` and write ``<out>/<stem>.png`` and ``<out>/<stem>.json``."""
-    from tuner.plots.diagnose import plot_diagnosis
+    from tuner.diagnose.plot import plot_diagnosis
 
-    result = diagnose(run.history, hyper=run.hyperparameters, source=source)
+    result = diagnose(run.history, hyper=run.hyperparameters, declared=run.declared, source=source)
     folder = out_dir(out)
     png, js = folder / f"{stem}.png", folder / f"{stem}.json"
     result.files = [str(png), str(js)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuner.findings import Severity, Verdict, verdict_of, Finding
+from tuner.findings import Severity, Verdict, worst
 
 # The public diagnosis codes, in the order they are reported.
 CODES = ("diverged", "unstable", "overfitting", "underfitting", "still-improving", "good-fit")
@@ -42,6 +42,11 @@ class Diagnosis:
         return {"code": self.code, "evidence": self.evidence, "advice": self.advice,
                 "message": self.message, "severity": self.severity, "hp": self.hp}
 
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Diagnosis":
+        return Diagnosis(d["code"], d.get("message", ""), dict(d.get("evidence", {})),
+                         d.get("advice", ""), dict(d.get("hp", {})))
+
 
 @dataclass
 class DiagnoseResult:
@@ -64,7 +69,7 @@ class DiagnoseResult:
 
     @property
     def verdict(self) -> Verdict:
-        return verdict_of([Finding(d.code, d.severity, d.message) for d in self.diagnoses])
+        return worst(d.severity for d in self.diagnoses)
 
     def get(self, code: str) -> Diagnosis | None:
         return next((d for d in self.diagnoses if d.code == code), None)
@@ -73,3 +78,9 @@ class DiagnoseResult:
         return {"diagnoses": [d.to_dict() for d in self.diagnoses], "verdict": self.verdict,
                 "codes": self.codes, "metrics": self.metrics, "source": self.source,
                 "hyperparameters": self.hyperparameters, "files": self.files}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "DiagnoseResult":
+        return DiagnoseResult([Diagnosis.from_dict(x) for x in d.get("diagnoses", [])],
+                              dict(d.get("metrics", {})), d.get("source", ""),
+                              dict(d.get("hyperparameters", {})), list(d.get("files", [])))

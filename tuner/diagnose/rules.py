@@ -17,7 +17,7 @@ from typing import Any
 
 from tuner.diagnose.stats import (end_value, finite, has_values, smooth, swings, tail_change,
                                   tail_length, wiggle)
-from tuner.engine import History
+from tuner.engine import History, best_index
 
 # diverged: a loss that is not a number, that climbs above where it started, or
 # that exploded within an epoch.
@@ -175,12 +175,9 @@ def still_improving(c: Curves) -> Evidence | None:
 
 
 def best_epoch_index(c: Curves) -> int:
-    """Index of the best epoch: highest validation accuracy (smoothed), else lowest loss."""
-    if c.has_acc:
-        s = smooth(c.val_acc)
-        return max(range(c.n), key=lambda i: (s[i], -i))
-    s = smooth(c.val_loss)
-    return min(range(c.n), key=lambda i: (s[i], i))
+    """Index of the best epoch, by the engine's one definition (:func:`best_index`)."""
+    i = best_index(c.val_acc if c.has_acc else [], c.val_loss)
+    return 0 if i is None else i
 
 
 def overfitting(c: Curves) -> Evidence | None:

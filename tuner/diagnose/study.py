@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuner.diagnose.curves import RunCurves
+from tuner.diagnose.curves import RunCurves, declared_from
 from tuner.engine import History
 from tuner.errors import TuneError
 
@@ -43,4 +43,6 @@ def study_curves(out: str | Path, study: str | None = None, trial: int | None = 
     if not isinstance(history, dict) or not history.get("epochs"):
         raise TuneError(f"study {name} trial {chosen.number} has no recorded curves "
                         f"({chosen.state.name.lower()})", "pick a trial that trained with --trial N")
-    return RunCurves(History.from_dict(history), trial_hp(chosen)), f"study {name} trial {chosen.number}"
+    declared = declared_from(loaded.user_attrs.get("declared"))
+    return (RunCurves(History.from_dict(history), trial_hp(chosen), declared),
+            f"study {name} trial {chosen.number}")

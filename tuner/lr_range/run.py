@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from tuner.errors import TuneError
 from tuner.experiment import Experiment
-from tuner.lr_range.probe import PROBE_ITERS, PROBE_LRS, ProbeRow, decade_probe, probe_params
+from tuner.lr_range.curve import Curve
+from tuner.lr_range.decade_probe import PROBE_ITERS, PROBE_LRS, ProbeRow, decade_probe, probe_params
 from tuner.lr_range.suggest import SWEEP_OFFSET_DECADES, suggest
 from tuner.lr_range.sweep import END_LR, START_LR, range_test
 from tuner.outdir import load_json, out_dir, save_json
@@ -25,23 +26,6 @@ MIN_ITERS = 10
 
 # on_progress(phase, done, total): phase is "probe" or "sweep".
 OnProgress = Callable[[str, int, int], None]
-
-
-@dataclass
-class Curve:
-    """One sweep as drawn: LR and smoothed loss per step."""
-
-    lr: list[float]
-    loss: list[float]
-    diverged: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"lr": self.lr, "loss": self.loss, "diverged": self.diverged}
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "Curve":
-        return Curve([float(v) for v in d["lr"]],
-                     [math.nan if v is None else float(v) for v in d["loss"]], bool(d.get("diverged")))
 
 
 @dataclass
@@ -157,7 +141,7 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
     """
     check_settings(probe_lrs, iters, repeats, start_lr, end_lr, probe_iters)
     started = time.perf_counter()
-    model, _ = exp.build_model()
+    model = exp.build().model
     common = dict(loss_fn=exp.task.loss_fn, device=exp.device)
 
     def report(phase: str, offset: int = 0, total: int | None = None) -> Callable[[int, int], None] | None:
@@ -165,7 +149,7 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
             return None
         return lambda done, n: on_progress(phase, offset + done, total or n)
 
-    pparams = probe_params(exp.params, "weight_decay" in exp.overrides)
+    pparams = probe_params(exp.params, "weight_decay" in exp.fixed)
     rows = decade_probe(model, exp.train, pparams, lrs=probe_lrs, iters=probe_iters, seed=exp.seed,
                         on_step=report("probe"), **common)
     sweeps = [range_test(model, exp.train, exp.params, start_lr=start_lr, end_lr=end_lr, iters=iters,
@@ -190,7 +174,7 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
          "probe_iters": probe_iters, "batch_size": exp.params.batch_size,
          "weight_decay": exp.params.weight_decay, "probe_weight_decay": pparams.weight_decay,
          "momentum": exp.params.momentum if exp.params.optimizer == "sgd" else None},
-        exp.task.spec.describe(), exp.seed, time.perf_counter() - started)
+        exp.recipe.task.label(), exp.seed, time.perf_counter() - started)
     if out is not None:
         save_lr_range(result, out)
     return result
@@ -220,7 +204,7 @@ def probe_warnings(rows: list[ProbeRow], suggested: float, edge: float | None) -
 
 def save_lr_range(result: LRRangeResult, out: str | Path) -> list[str]:
     """Write ``lr_range.json`` and ``lr_range.png`` to ``out`` (atomically)."""
-    from tuner.plots.lr import plot_lr_range
+    from tuner.lr_range.plot import plot_lr_range
 
     folder = out_dir(out)
     png = plot_lr_range(result, folder / PLOT_FILE)
@@ -238,14 +222,3 @@ def load_lr_range(out: str | Path) -> LRRangeResult | None:
         return LRRangeResult.from_dict(load_json(path))
     except (KeyError, TypeError, ValueError):
         raise TuneError(f"{path}: not a result of tune lr-range", "run tune lr-range again") from None
-
-
-def median_curve(curves: list[Curve]) -> Curve:
-    """The median smoothed loss over the repeats, step by step, while all of them ran."""
-    n = min((len(c.loss) for c in curves), default=0)
-    lrs = curves[0].lr[:n] if curves else []
-    loss = []
-    for i in range(n):
-        values = [c.loss[i] for c in curves if math.isfinite(c.loss[i])]
-        loss.append(statistics.median(values) if values else math.nan)
-    return Curve(lrs, loss, all(c.diverged for c in curves))

@@ -22,7 +22,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from tuner.lr_range.probe import FLAT_DROP, ProbeRow
+from tuner.lr_range.decade_probe import FLAT_DROP, ProbeRow
 from tuner.lr_range.sweep import Sweep
 
 # Smith: the useful maximum is where the loss stops falling; train a bit below it.

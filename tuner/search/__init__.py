@@ -15,7 +15,7 @@ Every finished trial carries ``user_attrs["history"]`` (per-epoch curves),
 it failed, ``user_attrs["reason"]``.
 """
 
-from tuner.search.api import fine_space, latest_coarse, search
+from tuner.search.driver import fine_space, latest_coarse, search
 from tuner.search.best import BestResult, best_hyperparameters, format_best
 from tuner.search.narrow import is_narrower, narrow_space
 from tuner.search.overrides import apply_space_args

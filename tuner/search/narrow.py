@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from tuner.findings import Finding
 from tuner.hp import ParamSpec
+from tuner.numbers import fmt
 from tuner.search.space import SearchSpace, transform
 
 MARGIN = 0.25        # of the top-k span, added on each side
@@ -68,7 +69,7 @@ def _narrow_range(spec: ParamSpec, values: list[float], margin: float, min_pad: 
     low, high = max(low, spec.low), min(high, spec.high)
     if spec.kind == "int":
         low, high = int(math.floor(low)), int(math.ceil(high))
-    return ParamSpec(spec.name, spec.kind, low, high, spec.log)
+    return ParamSpec(spec.name, spec.kind, low, high, spec.log, role=spec.role)
 
 
 def is_narrower(fine: SearchSpace, coarse: SearchSpace) -> bool:
@@ -115,8 +116,8 @@ def edge_findings(space: SearchSpace, best: Mapping[str, Any],
         advice = _widen_advice(spec, side, (limits or {}).get(name))
         findings.append(Finding(
             "best-at-edge", "warn",
-            f"the best {name} ({_fmt(best[name])}) sits at the {side} edge of its range "
-            f"[{_fmt(spec.low)}, {_fmt(spec.high)}]; the optimum may lie beyond it", advice))
+            f"the best {name} ({fmt(best[name], 3)}) sits at the {side} edge of its range "
+            f"[{fmt(spec.low, 3)}, {fmt(spec.high, 3)}]; the optimum may lie beyond it", advice))
     return findings
 
 
@@ -133,12 +134,12 @@ def _widen_advice(spec: ParamSpec, side: str, declared: ParamSpec | None) -> str
     bound = min(bound, BELOW_ONE.get(spec.name, bound))
     if declared is not None and declared.kind != "choice":
         if (low and spec.low <= declared.low) or (not low and spec.high >= declared.high):
-            return (f"build_model declares {spec.name} in [{_fmt(declared.low)}, "
-                    f"{_fmt(declared.high)}]: allow a wider range there to search beyond it")
+            return (f"build_model declares {spec.name} in [{fmt(declared.low, 3)}, "
+                    f"{fmt(declared.high, 3)}]: allow a wider range there to search beyond it")
         bound = max(bound, declared.low) if low else min(bound, declared.high)
     ends = (bound, spec.high) if low else (spec.low, bound)
     log = ":log" if spec.log else ""
-    return f"widen the range, e.g. --space {spec.name}={_fmt(ends[0])}:{_fmt(ends[1])}{log}"
+    return f"widen the range, e.g. --space {spec.name}={fmt(ends[0], 3)}:{fmt(ends[1], 3)}{log}"
 
 
 def failure_findings(trials: int, failed: int, reasons: Sequence[str] = ()) -> list[Finding]:
@@ -150,7 +151,3 @@ def failure_findings(trials: int, failed: int, reasons: Sequence[str] = ()) -> l
                     f"{failed} of {trials} trials diverged or failed{example}",
                     "lower the LR range (--space lr=LOW:HIGH:log, or --from-lr-range after "
                     "tune lr-range), or fix the model (tune check-init, tune check-loss)")]
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else str(v)

@@ -84,11 +84,10 @@ def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epoch
     try:
         params = exp.params.replace(**sample_training(trial, space), epochs=epochs)
         hp.update(params.to_dict())
-        model, model_hp = exp.build_model(
-            suggest=lambda spec: suggest(trial, space[spec.name]) if spec.name in space
-            else spec.default_value())
-        hp.update(model_hp.values)
-        history = exp.fit(model, params, epochs=epochs, on_epoch=on_epoch)
+        built = exp.build(suggest=lambda spec: suggest(trial, space[spec.name]) if spec.name in space
+                          else spec.default_value())
+        hp.update(built.hp.values)
+        history = exp.fit(built, params, epochs=epochs, on_epoch=on_epoch)
     except KeyboardInterrupt:
         _record(trial, History(records, reason="interrupted"), hp, start,
                 reason="interrupted by the user (Ctrl-C)", interrupted=True)

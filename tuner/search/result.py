@@ -67,6 +67,20 @@ class SearchResult:
                 "interrupted_trials": self.interrupted_trials, "top": self.top,
                 "warnings": [w.to_dict() for w in self.warnings], "files": self.files}
 
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "SearchResult":
+        """The inverse of :meth:`to_dict` (a walk reads its searches back)."""
+        return SearchResult(
+            study=d["study"], storage=d.get("storage", ""), mode=d.get("mode", "coarse"),
+            epochs=int(d["epochs_per_trial"]), space=dict(d.get("space") or {}), best=d.get("best"),
+            trials=int(d.get("trials", 0)), completed=int(d.get("completed", 0)),
+            pruned=int(d.get("pruned", 0)), failed=int(d.get("failed", 0)),
+            interrupted_trials=int(d.get("interrupted_trials", 0)),
+            epochs_spent=int(d.get("epochs_spent", 0)), new_trials=int(d.get("new_trials", 0)),
+            interrupted=bool(d.get("interrupted")), from_study=d.get("from"),
+            top=list(d.get("top", [])), warnings=[Finding.from_dict(w) for w in d.get("warnings", [])],
+            files=list(d.get("files", [])))
+
 
 def trial_row(t: Any) -> dict[str, Any]:
     """One trial as a table row / JSON entry."""

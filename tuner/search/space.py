@@ -21,10 +21,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from tuner.errors import TuneError
 from tuner.hp import ParamSpec
+
+if TYPE_CHECKING:  # reading the space must not import torch
+    from tuner.lr_range import LRRangeResult
 
 DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1e-1
 
@@ -116,11 +119,7 @@ class SearchSpace:
         params: dict[str, ParamSpec] = {}
         when: dict[str, tuple[str, tuple[Any, ...]]] = {}
         for name, entry in data.items():
-            if entry["kind"] == "choice":
-                params[name] = ParamSpec(name, "choice", options=tuple(entry["choices"]))
-            else:
-                params[name] = ParamSpec(name, entry["kind"], entry["low"], entry["high"],
-                                         bool(entry.get("log")))
+            params[name] = ParamSpec.from_dict(name, entry)
             for parent, values in (entry.get("when") or {}).items():
                 when[name] = (parent, tuple(values))
         return SearchSpace(params, when)
@@ -140,7 +139,8 @@ class SearchSpace:
             lg = log if log is not None else bool(old is not None and old.log)
             if base_kind == "int":
                 lo, hi = int(math.floor(lo)), int(math.ceil(hi))
-            spec = ParamSpec(name, base_kind, lo, hi, lg)
+            role = old.role if old is not None and old.kind != "choice" else None
+            spec = ParamSpec(name, base_kind, lo, hi, lg, role=role)
         return dataclasses.replace(self, params={**self.params, name: spec})
 
     def widen(self, name: str, factor: float, *, floor: float | None = None,
@@ -188,7 +188,7 @@ def transform(log: bool) -> tuple[Any, Any]:
 
 def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, Any] = (),
                   train_fixed: Mapping[str, Any] | None = None,
-                  lr_range: Mapping[str, Any] | None = None) -> SearchSpace:
+                  lr_range: "LRRangeResult | None" = None) -> SearchSpace:
     """The coarse search's space for a model.
 
     Args:
@@ -198,7 +198,7 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
         train_fixed: The training values in force (``TrainParams.to_dict()``),
             used to decide conditional names when their parent is fixed
             (``--hp optimizer=sgd`` keeps ``momentum``, drops ``beta1``).
-        lr_range: An lr-range result (``suggested_lr``, ``range``): the LR range
+        lr_range: An lr-range result: the LR range
             is then centred on the suggestion (see :func:`lr_span`).
     """
     params: dict[str, ParamSpec] = dict(TRAIN_SPACE)
@@ -207,7 +207,8 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
         params["lr"] = ParamSpec("lr", "float", low, high, log=True)
     for name, spec in model_space.items():
         if spec.search and name not in params:
-            params[name] = ParamSpec(name, spec.kind, spec.low, spec.high, spec.log, spec.options)
+            params[name] = ParamSpec(name, spec.kind, spec.low, spec.high, spec.log, spec.options,
+                                     role=spec.role)
     params = {k: v for k, v in params.items() if k not in fixed}
     return resolve_conditions(SearchSpace(params, {}), train_fixed or {})
 
@@ -232,25 +233,19 @@ def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> Se
     return SearchSpace(params, when)
 
 
-def lr_span(lr_range: Mapping[str, Any]) -> tuple[float, float]:
+def lr_span(lr_range: "LRRangeResult") -> tuple[float, float]:
     """The LR range of a search centred on an lr-range result.
 
     One decade either side of ``suggested_lr`` (geometric centre), but never
     above the top of the measured ``range``, where the loss blew up. The span
     is kept at least half a decade wide below that top.
     """
-    try:
-        lr = float(lr_range["suggested_lr"])
-    except (KeyError, TypeError, ValueError):
-        raise TuneError("the lr-range result has no suggested_lr",
-                        "run tune lr-range again") from None
+    lr = float(lr_range.suggested_lr)
     if not lr > 0 or not math.isfinite(lr):
         raise TuneError(f"the lr-range result suggests lr {lr}, which is not usable",
                         "run tune lr-range again, or search without --from-lr-range")
     low, high = lr / 10, lr * 10
-    measured = lr_range.get("range")
-    if isinstance(measured, (list, tuple)) and len(measured) == 2 and measured[1]:
-        top = float(measured[1])
-        if math.isfinite(top) and top > lr:
-            high = min(high, top)
+    top = float(lr_range.range[1]) if lr_range.range else math.nan
+    if math.isfinite(top) and top > lr:
+        high = min(high, top)
     return low, max(high, lr * 10 ** 0.5)

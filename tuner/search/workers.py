@@ -1,7 +1,7 @@
 """``--jobs N``: N worker processes on this machine, one study.
 
-Each worker is a fresh (spawned) process that loads the task again from the
-flags (:class:`~tuner.task.TaskSpec` and the ``--hp`` overrides), opens the
+Each worker is a fresh (spawned) process that prepares the experiment again
+from its :class:`~tuner.recipe.Recipe` (picklable, no argv round trip), opens the
 same storage and runs :func:`~tuner.search.study.run_worker`. The CPU threads
 are split among the workers so that N workers do not each grab every core.
 The parent only watches the study and reports progress.
@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from tuner.errors import TuneError
 from tuner.search.study import Plan
-from tuner.task import TaskSpec
+from tuner.recipe import Recipe
 
 POLL_SECONDS = 0.5
 
@@ -33,8 +33,8 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, available_cores() // max(jobs, 1))
 
 
-def _worker_main(plan: Plan, spec: TaskSpec, hp_args: list[str], seed: int, device: str,
-                 worker: int, threads: int, errors: Any) -> None:
+def _worker_main(plan: Plan, recipe: Recipe, device: str, worker: int, threads: int,
+                 errors: Any) -> None:
     """Entry point of one worker process."""
     import torch
 
@@ -51,7 +51,7 @@ def _worker_main(plan: Plan, spec: TaskSpec, hp_args: list[str], seed: int, devi
     from tuner.search.study import run_worker
 
     try:
-        exp = prepare(spec, hp_args, seed=seed, device=device)
+        exp = prepare(recipe, device)
         run_worker(exp, plan, worker=worker)
     except KeyboardInterrupt:
         os._exit(130)  # the trial is already marked; skip interpreter teardown noise
@@ -63,7 +63,7 @@ def _worker_main(plan: Plan, spec: TaskSpec, hp_args: list[str], seed: int, devi
         os._exit(1)
 
 
-def run_parallel(plan: Plan, spec: TaskSpec, hp_args: list[str], *, seed: int, device: str,
+def run_parallel(plan: Plan, recipe: Recipe, *, device: str,
                  watch: Callable[[], None] | None = None) -> None:
     """Run ``plan.jobs`` workers until the study is done; ``watch()`` is called
     every half second meanwhile (progress).
@@ -76,7 +76,7 @@ def run_parallel(plan: Plan, spec: TaskSpec, hp_args: list[str], *, seed: int, d
     errors = ctx.SimpleQueue()
     threads = threads_per_worker(plan.jobs)
     procs = [ctx.Process(target=_worker_main, name=f"tune-worker-{i}", daemon=True,
-                         args=(plan, spec, hp_args, seed, device, i, threads, errors))
+                         args=(plan, recipe, device, i, threads, errors))
              for i in range(plan.jobs)]
     for p in procs:
         p.start()

@@ -1,5 +1,6 @@
-"""Step 7: ``tune run`` walks the whole procedure (see :mod:`tuner.walk.core`)."""
+"""Step 7: ``tune run`` walks the whole procedure (see :mod:`tuner.walk.walker`)."""
 
-from tuner.walk.core import WalkResult, walk
+from tuner.walk.steps import WalkSettings
+from tuner.walk.walker import WalkResult, walk
 
-__all__ = ["WalkResult", "walk"]
+__all__ = ["WalkSettings", "WalkResult", "walk"]

@@ -1,67 +1,73 @@
 """Turn a diagnosis into the next fine search: a shifted space and a length.
 
-The Deep Learning Tuning Playbook's loop, made mechanical:
-
-* ``overfitting``: regularise more. The weight-decay range moves up a decade
-  and the dropout range up by 0.2 (as far as 0.7).
-* ``underfitting``: more capacity, less regularisation. Width's upper end
-  doubles, depth gains a layer, the weight-decay range moves down a decade.
-* ``still-improving``: the next trials and the final training run twice as long.
-* ``diverged`` / ``unstable``: the LR range moves down half a decade.
-
-A name the user fixed with ``--hp`` is not in the space and stays fixed.
+The Deep Learning Tuning Playbook's loop, made mechanical with the one
+diagnosis policy (:mod:`tuner.diagnose.policy`) applied to ranges instead of
+values: each range the policy moves shifts by one step (weight decay a
+decade, a declared log-scale name x2, a whole number by 1, dropout by 0.2),
+never beyond the range the model declares; ``still-improving`` and
+``underfitting`` double the next trials and the final training. A name the
+user fixed with ``--hp`` is not in the space and stays fixed. Where the
+policy would move a name past its declared range, the adjustment says so
+(``best-at-edge``) with the change to make in the task file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
-from tuner.search import SearchSpace
-
-WD_FLOOR, WD_CEILING = 1e-7, 1e-1
-DROPOUT_STEP, DROPOUT_CEILING = 0.2, 0.7
-WIDTH_CEILING = 4096
-EPOCH_FACTOR = 2
-LR_STEP_DOWN = 10 ** -0.5
+from tuner.diagnose.policy import EPOCH_FACTOR, at_bound, edge_finding, moves, step_range
+from tuner.findings import Finding
+from tuner.hp import ParamSpec
+from tuner.numbers import fmt
+from tuner.search.space import SearchSpace
 
 
 @dataclass
 class Adjustment:
+    """The next fine search's space and how much longer it trains (and why)."""
+
     space: SearchSpace
     epoch_factor: int = 1
     changes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space.to_dict(), "epoch_factor": self.epoch_factor,
+                "changes": self.changes, "findings": [f.to_dict() for f in self.findings]}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Adjustment":
+        return Adjustment(SearchSpace.from_dict(d["space"]), int(d.get("epoch_factor", 1)),
+                          list(d.get("changes", [])),
+                          [Finding.from_dict(f) for f in d.get("findings", [])])
 
 
-def adjust_space(space: SearchSpace, codes: list[str]) -> Adjustment:
-    """The space and trial length for the next fine search, given the diagnosis codes."""
+def adjust_space(space: SearchSpace, codes: list[str],
+                 declared: Mapping[str, ParamSpec] | None = None) -> Adjustment:
+    """The space and trial length for the next fine search, given the diagnosis codes
+    and the model's declarations (whose roles say which model names move)."""
+    declared = declared or {}
     adj = Adjustment(space)
-    if "overfitting" in codes:
-        _shift(adj, "weight_decay", 10, "weight_decay range up a decade", WD_FLOOR, WD_CEILING)
-        if "dropout" in adj.space:
-            spec = adj.space["dropout"]
-            adj.space = adj.space.set("dropout", low=min(spec.low + DROPOUT_STEP, DROPOUT_CEILING),
-                                      high=min(spec.high + DROPOUT_STEP, DROPOUT_CEILING))
-            adj.changes.append(f"dropout range {spec.low:.2g}-{spec.high:.2g} -> "
-                               f"{adj.space['dropout'].low:.2g}-{adj.space['dropout'].high:.2g}")
-    if "underfitting" in codes:
-        if "width" in adj.space:
-            spec = adj.space["width"]
-            adj.space = adj.space.set("width", high=min(int(spec.high) * 2, WIDTH_CEILING))
-            adj.changes.append(f"width up to {adj.space['width'].high:g}")
-        if "depth" in adj.space:
-            adj.space = adj.space.set("depth", high=int(adj.space["depth"].high) + 1)
-            adj.changes.append(f"depth up to {adj.space['depth'].high:g}")
-        _shift(adj, "weight_decay", 0.1, "weight_decay range down a decade", WD_FLOOR, WD_CEILING)
-    if "still-improving" in codes or "underfitting" in codes:
-        adj.epoch_factor = EPOCH_FACTOR
-        adj.changes.append(f"{EPOCH_FACTOR}x the epochs")
-    if "diverged" in codes or "unstable" in codes:
-        _shift(adj, "lr", LR_STEP_DOWN, "lr range down half a decade")
+    moved: set[str] = set()
+    for code in codes:
+        for move in moves(code, declared):
+            if move.name in moved:
+                continue  # one move per name: the first diagnosis that asks for it
+            moved.add(move.name)
+            if move.name == "epochs":
+                adj.epoch_factor = EPOCH_FACTOR
+                adj.changes.append(f"{EPOCH_FACTOR}x the epochs")
+                continue
+            spec, decl = adj.space.params.get(move.name), declared.get(move.name)
+            if spec is None or spec.kind == "choice" or (move.factor is None and decl is None):
+                continue
+            low, high = step_range(move, spec, decl)
+            if (low, high) == (spec.low, spec.high):
+                if decl is not None and at_bound(spec.high if move.up else spec.low, decl, move.up):
+                    adj.findings.append(edge_finding(move.name, decl, move.up, move.why))
+                continue
+            adj.space = adj.space.set(move.name, low=low, high=high)
+            adj.changes.append(f"{move.name} range {fmt(spec.low, 3)}-{fmt(spec.high, 3)} -> "
+                               f"{fmt(low, 3)}-{fmt(high, 3)} ({move.why})")
     return adj
-
-
-def _shift(adj: Adjustment, name: str, factor: float, note: str,
-           floor: float | None = None, ceiling: float | None = None) -> None:
-    if name in adj.space and adj.space[name].kind != "choice":
-        adj.space = adj.space.shift(name, factor, floor=floor, ceiling=ceiling)
-        adj.changes.append(note)

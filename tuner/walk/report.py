@@ -4,15 +4,17 @@ and the best hyperparameters as a ``tune train`` command."""
 from __future__ import annotations
 
 import os
+import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuner.numbers import fmt
 from tuner.outdir import write_atomic
 
 if TYPE_CHECKING:
     from tuner.experiment import Experiment
-    from tuner.walk.core import WalkResult
+    from tuner.walk.walker import WalkResult
 
 REPORT_FILE = "report.md"
 
@@ -26,15 +28,13 @@ def train_command(exp: "Experiment", params: dict[str, Any]) -> str:
     defaults = {**TrainParams().to_dict(), "normalize": exp.params.normalize,
                 **{name: spec.default_value() for name, spec in exp.space.items()}}
     params = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
-    spec = exp.task.spec
-    flags = [f"--task {spec.task}"] if spec.task else [
-        f"--model {spec.model or 'mlp'}", f"--data {spec.data or 'digits'}"]
-    return " ".join(["tune train", *flags, format_best(params, "args"), f"--seed {exp.seed}"])
+    flags = " ".join(shlex.quote(t) for t in exp.recipe.task.flags())
+    return " ".join(["tune train", flags, format_best(params, "args"), f"--seed {exp.seed}"])
 
 
 def _value(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return fmt(v)
     if isinstance(v, list):
         return ", ".join(_value(x) for x in v) if v else "-"
     if isinstance(v, dict):
@@ -44,9 +44,11 @@ def _value(v: Any) -> str:
 
 def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
     """Write ``report.md`` in ``folder`` (plots linked relative to it)."""
-    lines = [f"# tune run: {exp.task.spec.describe()}", "",
+    lines = [f"# tune run: {exp.recipe.task.label()}", "",
              f"seed {exp.seed} · device {exp.device.type} · {datetime.now():%Y-%m-%d %H:%M} · "
              f"verdict **{result.verdict}** · {result.epochs_spent} epochs trained", ""]
+    if result.note:
+        lines += [f"> {result.note}.", ""]
     if result.stopped:
         lines += [f"> The walk stopped: {result.stopped}.", ""]
     if result.best:

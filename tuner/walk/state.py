@@ -1,9 +1,11 @@
 """The walk's memory: which steps are done, with their results, in ``<out>/run/state.json``.
 
 Saved after every step (atomically), so an interrupted ``tune run`` continues
-from the last completed step when the same command runs again. A walk started
-with other settings (task, hyperparameters, seed) is not silently mixed with
-this one: resuming it is refused unless ``restart`` is asked for.
+from the last completed step when the same command runs again. The state keeps
+the walk's :class:`~tuner.recipe.Recipe`: a walk started with other settings
+(task, hyperparameters, seed) is not silently mixed with this one (resuming it
+is refused unless ``restart`` is asked for), and a task file whose source
+changed since makes the walk start over.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from tuner.errors import TuneError
 from tuner.outdir import load_json, out_dir, save_json
+from tuner.recipe import HASH_CHARS, Recipe
 
 STATE_FILE = "state.json"
 
@@ -42,24 +45,52 @@ class StepRecord:
 
 @dataclass
 class WalkState:
+    """The saved walk: what made it (recipe and walk settings) and its finished steps.
+
+    ``note`` says why saved steps were dropped (a changed task file), and
+    ``reset`` is set whenever this walk starts over, so that its old studies go too.
+    """
+
     folder: Path
-    config: dict[str, Any]
+    recipe: Recipe
+    settings: dict[str, Any]
     steps: list[StepRecord] = field(default_factory=list)
+    note: str | None = None
+    reset: bool = False
 
     @staticmethod
-    def open(folder: Path, config: dict[str, Any], restart: bool = False) -> "WalkState":
-        """The saved walk for ``config`` in ``folder``, or a new one."""
+    def open(folder: Path, recipe: Recipe, settings: dict[str, Any],
+             restart: bool = False) -> "WalkState":
+        """The saved walk made by ``recipe`` and ``settings`` in ``folder``, or a new one.
+
+        Another task, model, data, fixed hyperparameter, seed or walk setting is
+        refused (the fix is ``--restart`` or another ``--out``). The same task
+        file with a changed source starts over: the steps the old code ran no
+        longer describe the new one (a fixed bug re-runs the check that caught it).
+        """
         path = folder / STATE_FILE
         if restart or not path.exists():
-            return WalkState(folder, config)
+            return WalkState(folder, recipe, settings, reset=restart)
         saved = load_json(path)
-        if saved.get("config") != config:
-            raise TuneError(f"{folder} holds a walk started with other settings "
-                            f"({describe_difference(saved.get('config') or {}, config)})",
+        if not isinstance(saved, dict) or "recipe" not in saved:
+            raise TuneError(f"{folder} holds a walk saved by an older tune (other settings)",
+                            "add --restart to start over, or choose another --out")
+        old = Recipe.from_dict(saved["recipe"])
+        what = old.difference(recipe) or (f"--seed {old.seed} then, {recipe.seed} now"
+                                           if old.seed != recipe.seed else None)
+        if what is None and saved.get("settings") != settings:
+            what = describe_difference(saved.get("settings") or {}, settings)
+        if what is not None:
+            raise TuneError(f"{folder} holds a walk started with other settings ({what})",
                             "rerun with the same flags to resume it, add --restart to start over, "
                             "or choose another --out")
         steps = [StepRecord(**s) for s in saved.get("steps", [])]
-        return WalkState(folder, config, steps)
+        if old.source_changed(recipe) and steps:
+            note = (f"{recipe.task.label()} changed since the saved walk (source "
+                    f"{old.task.sha256[:HASH_CHARS]} then, {recipe.task.sha256[:HASH_CHARS]} now): "
+                    f"its {len(steps)} finished step(s) run again, from {steps[0].step}")
+            return WalkState(folder, recipe, settings, note=note, reset=True)
+        return WalkState(folder, recipe, settings, steps)
 
     def get(self, step: str) -> StepRecord | None:
         return next((s for s in self.steps if s.step == step), None)
@@ -71,7 +102,7 @@ class WalkState:
     def add(self, record: StepRecord) -> None:
         self.steps = [s for s in self.steps if s.step != record.step] + [record]
         out_dir(self.folder)
-        save_json(self.folder / STATE_FILE, {"config": self.config,
+        save_json(self.folder / STATE_FILE, {"recipe": self.recipe.to_dict(), "settings": self.settings,
                                              "steps": [vars(s) for s in self.steps]})
 
 

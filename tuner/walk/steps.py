@@ -1,18 +1,34 @@
-"""Each step of ``tune run`` as a function from the walk to a :class:`StepRecord`.
+"""Each step of ``tune run`` as a function from the walk's context to an
+:class:`Outcome`: the step's typed result (what the next step takes) and its
+:class:`~tuner.walk.state.StepRecord` (what is saved and shown).
 
-A record keeps the step's key numbers (``summary``), its full result (what
-later steps read back when the walk resumes) and the files it wrote.
+A record keeps the step's key numbers (``summary``), its result as a dict
+(``result``, read back into the typed result by :data:`LOADERS` when the walk
+resumes) and the files it wrote. Nothing here imports the walker: the walker
+calls these.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Generic, TypeVar
 
-from tuner.walk.core import SEARCH_SHARE, STUDY_PREFIX
+from tuner.checks import check_init, check_loss, overfit_small
+from tuner.diagnose import DiagnoseResult, RunCurves, diagnose_and_save
+from tuner.experiment import Experiment
+from tuner.findings import CheckResult
+from tuner.lr_range import LRRangeResult, lr_range
+from tuner.search import SearchResult, fine_space, open_storage, search
+from tuner.train import TrainResult, train_and_save
+from tuner.walk.adjust import Adjustment, adjust_space
+from tuner.walk.budget import Budget
 from tuner.walk.state import StepRecord
 
-if TYPE_CHECKING:
-    from tuner.walk.core import Steps
+STUDY_PREFIX = "run"
+# Share of the remaining budget each search may take (the rest keeps the later steps possible).
+SEARCH_SHARE = {"coarse": 0.35, "fine": 0.5}
+MIN_FINE_TRIALS = 3
 
 # The numbers of each sanity check worth a line in the walk's summary (the full
 # metrics stay in the step's result and its own JSON file).
@@ -22,106 +38,161 @@ KEY_METRICS = {
     "overfit-small": ("samples", "lr", "steps", "final_loss", "final_acc"),
 }
 
+# (kind, step, payload): "start" (None), "done" (the StepRecord) or "progress" ((done, total, status)).
+OnEvent = Callable[[str, str, Any], None]
+T = TypeVar("T")
 
-def sanity(walk: "Steps", name: str) -> StepRecord:
-    from tuner.checks import check_init, check_loss, overfit_small
 
-    folder = walk.run_dir / name
+@dataclass(frozen=True)
+class WalkSettings:
+    """How the walk searches: ``tune run``'s search flags.
+
+    ``trials`` and ``epochs`` are the coarse search's (each fine search runs
+    half as many trials, at least 3, of 3x the coarse length); ``space`` are
+    ``--space`` flags reshaping the coarse space (the fine spaces narrow within
+    it); ``pruner`` and ``jobs`` apply to every search.
+    """
+
+    trials: int | None = None
+    epochs: int | None = None
+    space: tuple[str, ...] = ()
+    pruner: str | None = None
+    jobs: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """What identifies the walk (``jobs`` only changes how fast it goes)."""
+        return {"trials": self.trials, "epochs": self.epochs, "space": list(self.space),
+                "pruner": self.pruner}
+
+    def fine_trials(self) -> int | None:
+        return None if self.trials is None else max(MIN_FINE_TRIALS, self.trials // 2)
+
+    def check(self, exp: Experiment) -> None:
+        """Refuse settings no search could use, before the walk writes anything."""
+        from tuner.search import apply_space_args, default_space
+        from tuner.search.driver import check_args
+
+        check_args("coarse", self.trials, None, self.epochs, self.jobs, self.pruner)
+        apply_space_args(default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict()),
+                         list(self.space), model_space=exp.space, fixed=exp.fixed,
+                         train_fixed=exp.params.to_dict())
+
+
+@dataclass
+class StepContext:
+    """What every step of one walk shares."""
+
+    exp: Experiment
+    folder: Path
+    run_dir: Path
+    budget: Budget
+    settings: WalkSettings = field(default_factory=WalkSettings)
+    emit: OnEvent = lambda kind, step, payload: None
+
+    def progress(self, step: str) -> Callable[..., None]:
+        """``report(done, total, status)`` for the step's own progress callback."""
+        return lambda done, total, status="": self.emit("progress", step, (done, total, status))
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """A finished step: its typed result and its record."""
+
+    value: T
+    record: StepRecord
+
+
+def sanity(ctx: StepContext, name: str) -> Outcome[CheckResult]:
+    folder = ctx.run_dir / name
     if name == "check-init":
-        result = check_init(walk.exp, out=folder)
+        result = check_init(ctx.exp, out=folder)
     elif name == "check-loss":
-        result = check_loss(walk.exp, out=folder)
+        result = check_loss(ctx.exp, out=folder)
     else:
-        bar = walk.progress(name)
-        result = overfit_small(walk.exp, out=folder,
+        bar = ctx.progress(name)
+        result = overfit_small(ctx.exp, out=folder,
                                on_step=lambda done, total, lr: bar(done, total, f"lr {lr:.3g}"))
     worst = next((f for f in result.findings if f.severity == result.verdict), None)
     summary = {"findings": [f.code for f in result.findings],
                **{k: result.metrics[k] for k in KEY_METRICS[name] if k in result.metrics}}
     if worst is not None and result.verdict != "pass":
         summary["reason"] = f"{worst.code}: {worst.message}"
-    return StepRecord(name, result.verdict, 0.0, summary, list(result.files), result.to_dict())
+    return Outcome(result, StepRecord(name, result.verdict, 0.0, summary, list(result.files),
+                                      result.to_dict()))
 
 
-def lr_range_step(walk: "Steps") -> StepRecord:
-    from tuner.lr_range import lr_range
-
-    bar = walk.progress("lr-range")
-    result = lr_range(walk.exp, out=walk.run_dir / "lr-range",
+def lr_range_step(ctx: StepContext) -> Outcome[LRRangeResult]:
+    bar = ctx.progress("lr-range")
+    result = lr_range(ctx.exp, out=ctx.run_dir / "lr-range",
                       on_progress=lambda phase, done, total: bar(done, total, phase))
-    data = result.to_dict()
     verdict = "warn" if result.warnings else "pass"
     summary = {"suggested_lr": result.suggested_lr, "range": list(result.range),
                "spread_decades": result.spread_decades, "warnings": list(result.warnings)}
-    return StepRecord("lr-range", verdict, 0.0, summary, list(result.files),
-                      {k: data[k] for k in ("suggested_lr", "range", "spread_decades", "optimizer")})
+    return Outcome(result, StepRecord("lr-range", verdict, 0.0, summary, list(result.files),
+                                      result.to_dict()))
 
 
-def search_step(walk: "Steps", name: str, mode: str, *, lr_range: dict[str, Any] | None = None,
-                from_study: str | None = None, adjusted: dict[str, Any] | None = None) -> StepRecord:
-    from tuner.search import SearchSpace, search
-
+def search_step(ctx: StepContext, name: str, mode: str, *, centre: LRRangeResult | None = None,
+                from_study: str | None = None,
+                adjusted: tuple[Adjustment, int] | None = None) -> Outcome[SearchResult]:
+    """A coarse search (its LR range centred on ``centre``) or a fine one narrowed from
+    ``from_study`` (in ``adjusted``'s space and epochs per trial, when given)."""
     study = f"{STUDY_PREFIX}-{name.removeprefix('search-')}"
-    space = epochs = None
-    if adjusted is not None:
-        space = SearchSpace.from_dict(adjusted["space"])
-        epochs = int(adjusted["epochs"])
-    bar = walk.progress(name)
+    s = ctx.settings
+    space, epochs = (adjusted[0].space, adjusted[1]) if adjusted is not None else (None, None)
+    bar = ctx.progress(name)
 
     def on_trial(p: Any) -> None:
         bar(p.done, p.total, "" if p.best_value is None else f"best val_acc {p.best_value:.4f}")
 
-    result = search(walk.exp, study_name=study, out=walk.folder, mode=mode, from_study=from_study,
-                    space=space, epochs=epochs, lr_range=lr_range,
-                    timeout=walk.budget.share(SEARCH_SHARE[mode]), on_trial=on_trial)
+    coarse = mode == "coarse"
+    result = search(ctx.exp, study_name=study, out=ctx.folder, mode=mode, from_study=from_study,
+                    space=space, epochs=s.epochs if coarse else epochs, lr_range=centre,
+                    space_args=list(s.space) if coarse else None,
+                    trials=s.trials if coarse else s.fine_trials(), pruner=s.pruner, jobs=s.jobs,
+                    timeout=ctx.budget.share(SEARCH_SHARE[mode]), on_trial=on_trial)
     if result.interrupted:
         raise KeyboardInterrupt
-    data = result.to_dict()
-    best = data.get("best") or {}
+    best = result.best or {}
     verdict = "fail" if not best else "warn" if result.warnings else "pass"
     summary = {"study": result.study, "trials": result.trials, "completed": result.completed,
                "pruned": result.pruned, "failed": result.failed, "best_value": best.get("value"),
                "epochs_per_trial": result.epochs, "epochs_spent": result.epochs_spent,
                "warnings": [w.code for w in result.warnings]}
-    keep = {k: data[k] for k in ("study", "best", "space", "epochs_per_trial")}
-    return StepRecord(name, verdict, 0.0, summary, list(result.files), keep)
+    return Outcome(result, StepRecord(name, verdict, 0.0, summary, list(result.files),
+                                      result.to_dict()))
 
 
-def adjust_step(walk: "Steps", name: str, codes: list[str], last_search: StepRecord) -> StepRecord:
-    from tuner.search import fine_space, open_storage
-    from tuner.walk.adjust import adjust_space
-
-    storage = open_storage(walk.folder)
-    space, _ = fine_space(storage, last_search.summary["study"])
-    adj = adjust_space(space, codes)
-    epochs = int(last_search.summary["epochs_per_trial"]) * adj.epoch_factor
-    summary = {"codes": codes, "changes": adj.changes, "epoch_factor": adj.epoch_factor,
-               "epochs_per_trial": epochs}
-    return StepRecord(name, "pass", 0.0, summary, [],
-                      {"space": adj.space.to_dict(), "epochs": epochs})
+def adjust_step(ctx: StepContext, name: str, diagnosis: DiagnoseResult,
+                last: SearchResult) -> Outcome[tuple[Adjustment, int]]:
+    """The next fine space (shifted by the diagnosis) and its epochs per trial."""
+    space, _ = fine_space(open_storage(ctx.folder), last.study)
+    adj = adjust_space(space, diagnosis.codes, ctx.exp.space)
+    epochs = last.epochs * adj.epoch_factor
+    summary = {"codes": diagnosis.codes, "changes": adj.changes, "epoch_factor": adj.epoch_factor,
+               "epochs_per_trial": epochs, "warnings": [f.code for f in adj.findings]}
+    return Outcome((adj, epochs), StepRecord(name, "warn" if adj.findings else "pass", 0.0, summary,
+                                             [], {**adj.to_dict(), "epochs": epochs}))
 
 
-def train_best_step(walk: "Steps", name: str, search_rec: StepRecord, epoch_factor: int) -> StepRecord:
-    from tuner.train import train_and_save
-
-    params = dict(search_rec.result["best"]["params"])
-    epochs = final_epochs(walk.exp.params.epochs, int(search_rec.summary["epochs_per_trial"]),
-                          epoch_factor)
+def train_best_step(ctx: StepContext, name: str, found: SearchResult,
+                    epoch_factor: int) -> Outcome[TrainResult]:
+    params = dict(found.best["params"])
+    epochs = final_epochs(ctx.exp.params.epochs, found.epochs, epoch_factor)
     params["epochs"] = epochs
-    if "schedule" not in walk.exp.overrides:
+    if "schedule" not in ctx.exp.fixed:
         # A long final run anneals, so the weights it saves are its settled best, not a
         # snapshot of a noisy plateau (the trials compared configurations; this one is kept).
         params["schedule"] = "cosine"
-    exp = walk.exp.with_hp(params)
-    bar = walk.progress(name)
-    result = train_and_save(exp, walk.run_dir / name,
+    exp = ctx.exp.with_hp(params)
+    bar = ctx.progress(name)
+    result = train_and_save(exp, ctx.run_dir / name,
                             on_epoch=lambda rec: bar(rec.epoch, epochs, f"val_acc {rec.val_acc:.4f}"))
     h = result.history
     summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files")}
-    summary.update(epochs_spent=len(h.epochs), from_trial=search_rec.result["best"].get("trial"),
-                   study=search_rec.summary["study"])
-    return StepRecord(name, "fail" if h.diverged else "pass", 0.0, summary, result.files,
-                      {"hyperparameters": result.hyperparameters, "history": h.to_dict()})
+    summary.update(epochs_spent=len(h.epochs), from_trial=found.best.get("trial"), study=found.study)
+    return Outcome(result, StepRecord(name, "fail" if h.diverged else "pass", 0.0, summary,
+                                      result.files, {**result.to_dict(), "history": h.to_dict()}))
 
 
 def final_epochs(configured: int, epochs_per_trial: int, factor: int) -> int:
@@ -134,22 +205,34 @@ def final_epochs(configured: int, epochs_per_trial: int, factor: int) -> int:
     return max(configured * factor, 2 * epochs_per_trial)
 
 
-def diagnose_step(walk: "Steps", name: str, trained: StepRecord) -> StepRecord:
-    from tuner.diagnose import RunCurves, diagnose_and_save
-    from tuner.engine import History
-
-    run = RunCurves(History.from_dict(trained.result["history"]), trained.result["hyperparameters"])
-    result = diagnose_and_save(run, walk.run_dir / name, source=trained.step)
-    summary = {"codes": result.codes,
-               "advice": {d.code: d.advice for d in result.diagnoses}}
-    return StepRecord(name, result.verdict, 0.0, summary, list(result.files), result.to_dict())
+def diagnose_step(ctx: StepContext, name: str, trained: TrainResult) -> Outcome[DiagnoseResult]:
+    run = RunCurves(trained.history, trained.hyperparameters, dict(ctx.exp.space))
+    result = diagnose_and_save(run, ctx.run_dir / name, source=name)
+    summary = {"codes": result.codes, "advice": {d.code: d.advice for d in result.diagnoses}}
+    return Outcome(result, StepRecord(name, result.verdict, 0.0, summary, list(result.files),
+                                      result.to_dict()))
 
 
-def better(best: dict[str, Any] | None, trained: StepRecord) -> dict[str, Any]:
-    """The better of the best so far and this training, by the validation accuracy of
-    the weights it saved (its last epoch)."""
-    acc = trained.summary["final_val_acc"]
-    if best is not None and (acc is None or best["val_acc"] >= acc):
+def _load_adjustment(d: dict[str, Any]) -> tuple[Adjustment, int]:
+    return Adjustment.from_dict(d), int(d["epochs"])
+
+
+# How a saved step's ``result`` becomes its typed result again, by step kind.
+LOADERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "sanity": CheckResult.from_dict,
+    "lr-range": LRRangeResult.from_dict,
+    "search": SearchResult.from_dict,
+    "adjust": _load_adjustment,
+    "train-best": TrainResult.from_dict,
+    "diagnose": DiagnoseResult.from_dict,
+}
+
+
+def better(best: dict[str, Any] | None, name: str, trained: TrainResult) -> dict[str, Any]:
+    """The better of the best so far and this training, by the validation accuracy
+    of the weights its checkpoint keeps (its best epoch)."""
+    acc = trained.history.best_val_acc
+    if best is not None and (acc != acc or best["val_acc"] >= acc):
         return best
-    return {"params": trained.result["hyperparameters"], "val_acc": acc, "step": trained.step,
+    return {"params": trained.hyperparameters, "val_acc": acc, "step": name,
             "model": next((f for f in trained.files if f.endswith("model.pt")), None)}

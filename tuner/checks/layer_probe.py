@@ -22,6 +22,8 @@ ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
     nn.Softplus, nn.Softsign, nn.LogSigmoid, nn.Softmax, nn.LogSoftmax, nn.Threshold,
 )
+# Share of a ReLU layer's units that are zero for every sample: a warning, a failure.
+DEAD_WARN, DEAD_FAIL = 0.25, 0.5
 # Units of these are "dead" when their output is exactly 0 for every sample.
 ZEROING = (nn.ReLU, nn.ReLU6, nn.Threshold)
 HIST_VALUES = 4000

@@ -7,14 +7,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tuner.plots import pyplot, save_figure
+from tuner.lr_range.curve import median_curve
+from tuner.plotting import pyplot, save_figure
 
 OUTCOME_COLOUR = {"drops": "tab:green", "flat": "tab:gray", "exploded": "tab:red"}
 
 
 def plot_lr_range(result: Any, path: Path) -> Path:
     """Save the range-test curves and the probe of an ``LRRangeResult`` as a PNG."""
-    from tuner.lr_range.run import median_curve
 
     plt = pyplot()
     fig, (ax, ax_probe) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})

@@ -8,9 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from tuner.checks.init import DEAD_WARN
-from tuner.checks.probe import LayerStats
-from tuner.plots import pyplot, save_figure
+from tuner.checks.layer_probe import DEAD_WARN, LayerStats
+from tuner.plotting import pyplot, save_figure
 
 MAX_HISTOGRAMS = 12
 COLUMNS = 4

@@ -1,20 +1,25 @@
 """``search()``: coarse and fine searches as persistent Optuna studies.
 
 A study is stored under its name (``--study``) in the storage (``--out``'s
-journal by default) together with how it searches (user attributes
-``mode``, ``epochs``, ``space``, ``pruner``, ``from``, ``task``), so that
-running the same name again resumes it, from this machine or any other.
+journal by default) together with what made it and how it searches (user
+attributes ``recipe``, ``mode``, ``epochs``, ``space``, ``pruner``, ``from``,
+``task``), so that running the same name again resumes it, from this machine
+or any other, and joining it with another experiment is refused before any
+trial runs.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from tuner.errors import TuneError
+from tuner.findings import Finding
 from tuner.outdir import out_dir, save_json
+from tuner.recipe import HASH_CHARS, Recipe
 from tuner.search.narrow import default_top_k, edge_findings, failure_findings, narrow_space
 from tuner.search.overrides import apply_space_args
 from tuner.search.result import SearchProgress, SearchResult, best_of, progress_of, summarize
@@ -24,6 +29,9 @@ from tuner.search.study import PRUNERS, Plan, count_trials, run_worker
 
 if TYPE_CHECKING:
     from tuner.experiment import Experiment
+    from tuner.lr_range import LRRangeResult
+
+RECIPE = "recipe"  # study user attribute: the Recipe that made the study
 
 COARSE_TRIALS, FINE_TRIALS = 20, 10
 COARSE_EPOCHS, FINE_FACTOR = 3, 3
@@ -36,13 +44,15 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
            mode: str | None = None, from_study: str | None = None, space: SearchSpace | None = None,
            space_args: list[str] | None = None, trials: int | None = None,
            timeout: float | None = None, epochs: int | None = None, jobs: int = 1,
-           lr_range: Mapping[str, Any] | None = None, pruner: str | None = None,
+           lr_range: LRRangeResult | None = None, pruner: str | None = None,
            top_k: int | None = None, on_trial: OnTrial | None = None,
-           plots: bool = True) -> SearchResult:
+           plots: bool = True, restart: bool = False) -> SearchResult:
     """Run (or resume) a coarse or fine search and summarise the study.
 
     Args:
-        exp: The prepared task; its ``--hp`` overrides are fixed, not searched.
+        exp: The prepared experiment; its recipe's ``--hp`` values are fixed, not
+            searched, and the recipe is stored with a new study. Resuming a study
+            that another recipe made is refused (:func:`check_join`).
         study_name: The study to create or resume.
         out: ``--out``: default storage, plots and ``search_<study>.json``.
         storage: An Optuna storage URL or journal path (``--storage``); None for the default.
@@ -61,11 +71,12 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         epochs: Epochs per trial; default 3 (coarse, 1-5 allowed) or 3x the
             coarse study's (fine).
         jobs: Worker processes on this machine sharing the study.
-        lr_range: An lr-range result (``suggested_lr``, ``range``) to centre the LR range on.
+        lr_range: An lr-range result to centre the LR range on.
         pruner: auto, median, hyperband, asha or none (default: the study's, else auto).
         top_k: Fine only: how many of the best coarse trials define the narrowed space.
         on_trial: Called after each trial with the study's progress.
         plots: Write the PNGs (accuracy against LR, history, importances).
+        restart: Delete the study of this name first, if there is one, and start over.
 
     Returns:
         The study's :class:`SearchResult`; ``interrupted`` is set when Ctrl-C
@@ -73,10 +84,14 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     """
     import optuna
 
-    _check_args(mode, trials, timeout, epochs, jobs, pruner)
+    check_args(mode, trials, timeout, epochs, jobs, pruner)
     # Read what exists first; the default journal is created only once the flags are known good.
     store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
     stored = _stored_attrs(store, study_name) if store is not None else None
+    if stored is not None and restart:
+        optuna.delete_study(study_name=study_name, storage=store)
+        stored = None
+    warnings = check_join(study_name, stored, exp.recipe) if stored is not None else []
     if stored is not None:
         mode, epochs, the_space, pruner, from_study = _resume(stored, study_name, mode, epochs,
                                                               space, pruner, from_study)
@@ -93,10 +108,10 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         if epochs > MAX_COARSE_EPOCHS:
             raise TuneError(f"--epochs {epochs}: a coarse search runs short trials of 1-5 epochs",
                             "use --epochs 3 here, and longer trials in the fine search")
-        the_space = space or default_space(exp.space, fixed=exp.overrides,
+        the_space = space or default_space(exp.space, fixed=exp.fixed,
                                            train_fixed=exp.params.to_dict(), lr_range=lr_range)
     the_space = apply_space_args(the_space, space_args, model_space=exp.space,
-                                 fixed=exp.overrides, train_fixed=exp.params.to_dict())
+                                 fixed=exp.fixed, train_fixed=exp.params.to_dict())
     if not len(the_space):
         raise TuneError("nothing left to search: every hyperparameter is fixed with --hp",
                         "drop some --hp flags, or add ranges with --space")
@@ -108,9 +123,11 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     study = optuna.create_study(study_name=study_name, storage=store, direction="maximize",
                                 load_if_exists=True)
     attrs = {"mode": mode, "epochs": epochs, "space": the_space.to_dict(), "pruner": pruner,
-             "from": from_study, "task": exp.task.spec.describe(), "trials": total}
+             "from": from_study, "task": exp.recipe.task.label(), "trials": total}
     if stored is None:
         attrs[CREATED_AT] = datetime.now().isoformat()
+        attrs[RECIPE] = exp.recipe.to_dict()
+        attrs["declared"] = {name: spec.to_dict(role=True) for name, spec in exp.space.items()}
         if mode == "fine":
             _enqueue_best(store, from_study, study, the_space)
     for key, value in attrs.items():
@@ -125,17 +142,18 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
                        space=the_space.to_dict(), from_study=from_study, interrupted=interrupted)
     result.new_trials = result.trials - before
     reasons = [r["reason"] for r in _failed_rows(study)]
-    result.warnings = (edge_findings(the_space, result.best["searched"], exp.space)
-                       if result.best else []) + failure_findings(result.trials, result.failed, reasons)
+    result.warnings = warnings + (edge_findings(the_space, result.best["searched"], exp.space)
+                                  if result.best else []) + failure_findings(result.trials,
+                                                                             result.failed, reasons)
     if plots:
-        from tuner.plots.search import plot_search
+        from tuner.search.plots import plot_search
 
         result.files += [str(p) for p in plot_search(study, folder / f"search_{safe_name(study_name)}")]
     result.files.append(str(save_json(folder / f"search_{safe_name(study_name)}.json", result)))
     return result
 
 
-def _check_args(mode: str | None, trials: int | None, timeout: float | None, epochs: int | None,
+def check_args(mode: str | None, trials: int | None, timeout: float | None, epochs: int | None,
                 jobs: int, pruner: str | None) -> None:
     if mode not in (None, "coarse", "fine"):
         raise TuneError(f"search mode {mode!r}: expected coarse or fine")
@@ -145,10 +163,72 @@ def _check_args(mode: str | None, trials: int | None, timeout: float | None, epo
         raise TuneError(f"--timeout {timeout}: must be a positive number of seconds")
     if epochs is not None and epochs < 1:
         raise TuneError(f"--epochs {epochs}: must be at least 1")
+    if epochs is not None and mode == "coarse" and epochs > MAX_COARSE_EPOCHS:
+        raise TuneError(f"--epochs {epochs}: a coarse search runs short trials of 1-{MAX_COARSE_EPOCHS} "
+                        "epochs", "use --epochs 3 here, and longer trials in the fine search")
     if jobs < 1:
         raise TuneError(f"--jobs {jobs}: must be at least 1")
     if pruner is not None and pruner not in PRUNERS:
         raise TuneError(f"--pruner {pruner}: unknown pruner", f"choose one of {', '.join(PRUNERS)}")
+
+
+def check_join(name: str, stored: Mapping[str, Any], recipe: Recipe) -> list[Finding]:
+    """Whether ``recipe`` may add trials to the stored study ``name``.
+
+    Another task, model, data or fixed hyperparameter is another experiment:
+    refused, naming the first difference. The same task file with another
+    source may be a fixed bug or another model: a ``task-changed`` warning,
+    since the old trials may no longer compare with the new ones.
+
+    Raises:
+        TuneError: the study was made by another experiment.
+    """
+    made = stored.get(RECIPE)
+    if made is None:  # a study from before recipes were stored: nothing to compare
+        return []
+    old = Recipe.from_dict(made)
+    diff = old.difference(recipe)
+    if diff is not None:
+        raise TuneError(f'study "{name}" was made by {old.describe()}, this run is '
+                        f"{recipe.describe()} ({diff})",
+                        f"use --study NEWNAME for a new study, or --restart to delete "
+                        f'study "{name}" and start over')
+    if old.source_changed(recipe):
+        return [Finding("task-changed", "warn",
+                        f"{recipe.task.label()} changed since study \"{name}\" started (source "
+                        f"{old.task.sha256[:HASH_CHARS]} then, {recipe.task.sha256[:HASH_CHARS]} now): "
+                        "its earlier trials may not compare with the new ones",
+                        f"use --restart to delete study \"{name}\" and search again, "
+                        "or --study NEWNAME to keep both")]
+    return []
+
+
+def joined_recipe(out: str | Path, storage: str | None, name: str) -> Recipe | None:
+    """The recipe stored with study ``name``, ready to run here, or None when there
+    is no such study (or it predates recipes): how a worker joins a study with
+    ``--storage URL --study NAME`` alone.
+
+    Raises:
+        TuneError: the study's task file is not on this machine.
+    """
+    if storage is None and not journal_path(out).is_file():
+        return None
+    stored = _stored_attrs(open_storage(out, storage), name)
+    made = (stored or {}).get(RECIPE)
+    if made is None:
+        return None
+    recipe = Recipe.from_dict(made)
+    task = recipe.task
+    if task.is_file and not Path(task.task).is_file():
+        raise TuneError(f'study "{name}" was made with the task file {task.task}, '
+                        "which is not on this machine",
+                        "copy it to the same path, or give it with --task PATH "
+                        "(and the study's --hp values)")
+    if task.task is None and task.data not in (None, "digits") and not Path(task.data).exists():
+        raise TuneError(f'study "{name}" was made with --data {task.data}, which is not on this '
+                        "machine", "copy it to the same path, or give --model and --data")
+    current = task.current_sha256()
+    return recipe.with_task(replace(task, sha256=current or task.sha256))
 
 
 def _stored_attrs(store: Any, name: str) -> dict[str, Any] | None:
@@ -245,9 +325,7 @@ def _run(exp: Experiment, plan: Plan, store: Any, study: Any, on_trial: OnTrial 
                 if on_trial is not None and progress.done != seen[0]:
                     seen[0] = progress.done
                     on_trial(progress)
-            hp_args = [f"{k}={v}" for k, v in exp.overrides.items()]
-            run_parallel(plan, exp.task.spec, hp_args, seed=exp.seed, device=exp.device.type,
-                         watch=watch)
+            run_parallel(plan, exp.recipe, device=exp.device.type, watch=watch)
     except KeyboardInterrupt:
         return True
     return False

@@ -1,6 +1,6 @@
 """The curves annotated with their diagnosis (``tune diagnose``'s PNG).
 
-On top of the loss/accuracy panels of :func:`tuner.plots.curves.plot_history`:
+On top of the loss/accuracy panels of :func:`tuner.plotting.plot_history`:
 the codes in the title, a dotted line at the best epoch, red crosses where the
 training loss jumped (unstable), a red line where the loss became non-finite
 or blew up (diverged), a shaded trend window (still-improving), and the
@@ -14,9 +14,9 @@ from typing import Any
 
 from tuner.diagnose.result import DiagnoseResult
 from tuner.engine import History
-from tuner.plots.curves import plot_history
+from tuner.plotting import plot_history
 
-CODE_COLOR = {"fail": "red", "warn": "darkorange", "info": "green"}
+VERDICT_COLOR = {"fail": "red", "warn": "darkorange", "pass": "green"}
 SHOWN_RISE = 0.1  # mark the validation loss's best point when it climbed this much since
 
 
@@ -37,13 +37,9 @@ def plot_diagnosis(history: History, result: DiagnoseResult, path: Path) -> Path
             ax.legend(fontsize=7)
         ax_loss.text(0.99, 0.98, "\n".join(result.codes), transform=ax_loss.transAxes,
                      ha="right", va="top", fontsize=9, fontweight="bold",
-                     color=CODE_COLOR.get(_worst(result), "black"))
+                     color=VERDICT_COLOR.get(result.verdict, "black"))
 
     return plot_history(history, path, title=title, notes=_wrap(notes), annotate=annotate)
-
-
-def _worst(result: DiagnoseResult) -> str:
-    return {"pass": "info", "warn": "warn", "fail": "fail"}[result.verdict]
 
 
 def _wrap(notes: list[str], width: int = 150) -> list[str]:

@@ -16,15 +16,19 @@ from tuner.diagnose.result import Diagnosis, DiagnoseResult
 from tuner.diagnose.stats import end_value
 from tuner.engine import History
 from tuner.errors import TuneError
+from tuner.hp import ParamSpec
+from tuner.numbers import fmt
 
 
 def diagnose(history: History, *, hyper: Mapping[str, Any] | None = None,
-             source: str = "") -> DiagnoseResult:
+             declared: Mapping[str, ParamSpec] | None = None, source: str = "") -> DiagnoseResult:
     """Diagnose one run's per-epoch curves.
 
     Args:
         history: The curves (``train_acc``/``val_acc`` may be NaN: loss-only rules apply).
         hyper: The run's hyperparameters, when known, to make the advice concrete.
+        declared: The model's hyperparameter declarations, when known: their
+            roles decide which model names the advice moves.
         source: What the curves are, for the report.
 
     Raises:
@@ -58,7 +62,7 @@ def diagnose(history: History, *, hyper: Mapping[str, Any] | None = None,
 
     diagnoses = []
     for code, ev in found.items():
-        advice, changes = advise(code, hyper, ev, epochs)
+        advice, changes = advise(code, hyper, ev, epochs, declared)
         diagnoses.append(Diagnosis(code, MESSAGES[code](ev), ev, advice, changes))
     return DiagnoseResult(diagnoses, summary(history, c), source, hyper)
 
@@ -76,8 +80,7 @@ def summary(history: History, c: rules.Curves) -> dict[str, Any]:
     """The run's headline numbers, for the report and the plot."""
     out: dict[str, Any] = {"epochs": len(history.epochs), "finite_epochs": c.n}
     if c.n:
-        i = rules.best_epoch_index(c)
-        out.update(best_epoch=c.epoch[i], best_val_loss=min(c.val_loss),
+        out.update(best_epoch=c.epoch[rules.best_epoch_index(c)], best_val_loss=min(c.val_loss),
                    final_train_loss=c.train_loss[-1], final_val_loss=c.val_loss[-1])
         if c.has_acc:
             out.update(best_val_acc=max(c.val_acc), final_val_acc=c.val_acc[-1],
@@ -86,7 +89,7 @@ def summary(history: History, c: rules.Curves) -> dict[str, Any]:
 
 
 def _f(x: float) -> str:
-    return f"{x:.3g}"
+    return fmt(x, 3)
 
 
 def _diverged_msg(ev: dict[str, Any]) -> str:

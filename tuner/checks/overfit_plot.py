@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tuner.checks.overfit_findings import TARGET_ACC, Attempt
-from tuner.plots import pyplot, save_figure
+from tuner.plotting import pyplot, save_figure
 
 
 def plot_overfit(attempts: Sequence[Attempt], path: Path, *, title: str = "") -> Path:

@@ -1,4 +1,8 @@
-"""Loss and accuracy curves of one training run."""
+"""Plotting shared by every step: matplotlib on the Agg backend (no screen),
+atomic PNG saving, and the loss/accuracy curves of one training run.
+
+A leaf: it imports nothing from the steps; each step keeps its own plots in
+its package (``checks/init_plot.py``, ``lr_range/plot.py``, ...)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,29 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tuner.engine import History
-from tuner.plots import pyplot, save_figure
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, imported only when a plot is made."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save ``fig`` as PNG atomically and free it."""
+    from tuner.outdir import write_atomic
+
+    plt = pyplot()
+    try:
+        fig.tight_layout()
+        write_atomic(path, lambda p: fig.savefig(p, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
+    return path
 
 
 def plot_history(history: History, path: Path, *, title: str = "",

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tuner.plots import pyplot, save_figure
+from tuner.plotting import pyplot, save_figure
 
 
 def plot_search(study: Any, prefix: Path) -> list[Path]:

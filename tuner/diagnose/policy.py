@@ -1,0 +1,161 @@
+"""THE policy from a diagnosis to hyperparameter changes.
+
+One table says which way each diagnosis moves which hyperparameter, and by
+how much; two callers apply it: :mod:`tuner.diagnose.advice` to one
+configuration (``tune diagnose``: ``--hp`` flags to try) and
+:mod:`tuner.walk.adjust` to a search space (``tune run``: the next fine
+search). So the advice a person reads and the change the walk makes cannot
+drift apart.
+
+Which model hyperparameters move is what the model *declares*: a name
+declared with ``role="capacity"`` grows against underfitting and shrinks
+against overfitting; ``role="regularization"`` the other way round. A model
+that declares no roles gets changes of the training names only (weight
+decay, LR, epochs, batch size). A move never leaves the range the model
+declared; where it would, the policy says so (``best-at-edge``) with the
+change to make in the task file.
+
+Steps: training names are multiplied by the table's factor; a declared name
+moves by one step of its declared range: x2 on a log scale, 1 for a whole
+number, 40% of the range for a real number (dropout 0-0.5 moves by 0.2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from tuner.findings import Finding
+from tuner.hp import ParamSpec
+from tuner.numbers import fmt
+
+CAPACITY, REGULARIZATION = "capacity", "regularization"
+LOG_STEP = 2.0       # a declared log-scale name moves by this factor
+LINEAR_STEP = 0.4    # a declared real-valued name moves by this share of its declared range
+WD_MIN_START = 1e-4  # more weight decay from none starts here
+WD_FLOOR, WD_CEILING = 1e-7, 1e-1  # where a weight-decay range may go
+EPOCH_FACTOR = 2
+MIN_EPOCHS = 10      # "train longer" never suggests fewer epochs than this
+
+
+@dataclass(frozen=True)
+class Move:
+    """Move ``name`` up or down; ``factor`` for a training name (None: one declared step)."""
+
+    name: str
+    up: bool
+    why: str
+    factor: float | None = None
+
+
+def moves(code: str, declared: Mapping[str, ParamSpec]) -> list[Move]:
+    """What ``code`` changes, given the model's declared hyperparameters."""
+    capacity = [n for n, s in declared.items() if s.role == CAPACITY]
+    regular = [n for n, s in declared.items() if s.role == REGULARIZATION]
+    if code == "overfitting":
+        return ([Move("weight_decay", True, "more weight decay", 10.0)]
+                + [Move(n, True, "more regularisation") for n in regular]
+                + [Move(n, False, "a smaller model") for n in capacity])
+    if code == "underfitting":
+        return ([Move(n, True, "a bigger model") for n in capacity]
+                + [Move(n, False, "less regularisation") for n in regular]
+                + [Move("weight_decay", False, "less regularisation", 0.1),
+                   Move("lr", True, "a higher learning rate", 3.0),
+                   Move("epochs", True, "longer training", EPOCH_FACTOR)])
+    if code == "still-improving":
+        return [Move("epochs", True, "train longer", EPOCH_FACTOR)]
+    if code == "diverged":
+        return [Move("lr", False, "lower the learning rate", 0.1)]
+    if code == "unstable":
+        return [Move("lr", False, "lower the learning rate", 1 / 3),
+                Move("batch_size", True, "a larger batch averages out noisy steps", 2.0)]
+    return []
+
+
+# --- one configuration -------------------------------------------------------------
+
+def step_value(move: Move, value: Any, spec: ParamSpec | None) -> Any:
+    """``value`` moved one step (within ``spec``'s declared range when given);
+    None when the value is unknown or cannot move."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    if move.factor is not None:
+        if move.name == "weight_decay" and move.up and value <= 0:
+            return WD_MIN_START
+        if move.name == "epochs":
+            return max(MIN_EPOCHS, int(value) * int(move.factor)) if move.up else int(value)
+        new = value * move.factor
+        new = max(1, round(new)) if isinstance(value, int) else _round(new)
+    elif spec is None or spec.kind == "choice":
+        return None
+    else:
+        new = _declared_step(spec, value, move.up)
+    return new if new != value else None
+
+
+def _declared_step(spec: ParamSpec, value: float, up: bool) -> float:
+    if spec.log:
+        new = value * LOG_STEP if up else value / LOG_STEP
+    elif spec.kind == "int":
+        new = value + (1 if up else -1)
+    else:
+        new = value + (1 if up else -1) * LINEAR_STEP * (spec.high - spec.low)
+    new = min(max(new, spec.low), spec.high)
+    return int(round(new)) if spec.kind == "int" else _round(new)
+
+
+def _round(x: float) -> float:
+    """Three significant digits, so suggestions read like values a person would pick."""
+    return float(f"{x:.3g}")
+
+
+# --- a search range -----------------------------------------------------------------
+
+def step_range(move: Move, spec: ParamSpec, declared: ParamSpec | None) -> tuple[float, float]:
+    """The search range of ``spec`` shifted by one step of ``move``, kept inside the
+    range the model declares (``declared``) or, for weight decay, a sane span."""
+    if move.factor is not None:
+        factor = move.factor if move.up or move.factor < 1 else 1 / move.factor
+        low, high = spec.low * factor, spec.high * factor
+        if move.name == "weight_decay":
+            low, high = max(low, WD_FLOOR), min(high, WD_CEILING)
+        return min(low, high), max(low, high)
+    assert declared is not None
+    low, high = _declared_step(declared, spec.low, move.up), _declared_step(declared, spec.high, move.up)
+    if spec.kind == "int":
+        low, high = int(low), int(high)
+    return low, high
+
+
+def edge_finding(name: str, declared: ParamSpec, up: bool, why: str) -> Finding:
+    """``best-at-edge``: the diagnosis asks for more (or less) of ``name`` than the
+    model's declared range allows."""
+    bound = declared.high if up else declared.low
+    side = "upper" if up else "lower"
+    low, high = (declared.low, _beyond(declared, True)) if up else (_beyond(declared, False),
+                                                                      declared.high)
+    wider = f'hp.{declared.kind}("{name}", {fmt(low, 3)}, {fmt(high, 3)}, ...)'
+    return Finding("best-at-edge", "warn",
+                   f"the diagnosis asks for {why} ({name} {'up' if up else 'down'}), but {name} "
+                   f"already sits at the {side} end ({fmt(bound, 3)}) of the range build_model "
+                   f"declares, [{fmt(declared.low, 3)}, {fmt(declared.high, 3)}]",
+                   f"widen the declaration in the task file, e.g. {wider}")
+
+
+def _beyond(spec: ParamSpec, up: bool) -> float:
+    """One step past the declared bound, for the suggested declaration."""
+    bound = spec.high if up else spec.low
+    if spec.log:
+        return bound * LOG_STEP if up else bound / LOG_STEP
+    step = 1 if spec.kind == "int" else LINEAR_STEP * (spec.high - spec.low)
+    new = bound + step if up else bound - step
+    if not up and spec.low >= 0:
+        new = max(new, 0)
+    return int(new) if spec.kind == "int" else _round(new)
+
+
+def at_bound(value: float, spec: ParamSpec, up: bool) -> bool:
+    """Whether ``value`` already sits at the bound of ``spec`` a move goes towards."""
+    bound = spec.high if up else spec.low
+    return math.isclose(value, bound, rel_tol=1e-9, abs_tol=1e-12)

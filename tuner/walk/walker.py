@@ -1,0 +1,214 @@
+"""``tune run``: the whole procedure, step by step, each result feeding the next.
+
+check-init → check-loss → overfit-small (a failed sanity check stops the walk
+unless ``force``) → lr-range → coarse search centred on it → fine search →
+train the best configuration for the full budget → diagnose → adjust the
+space to the diagnosis → fine search again, for ``rounds`` rounds or until a
+good fit.
+
+Each step hands the next its typed result (an ``LRRangeResult`` to the
+coarse search, a ``SearchResult`` to train-best, a ``DiagnoseResult`` to the
+adjustment). Every step's record is saved as it completes
+(:mod:`tuner.walk.state`), with the walk's recipe, so running the same walk
+again continues where it stopped (a saved step is read back into its typed
+result); a changed task file starts it over. Searches are named studies in
+``out``'s storage: ``tune best``/``tune diagnose`` open them too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from tuner.errors import TuneError
+from tuner.experiment import Experiment
+from tuner.findings import worst
+from tuner.outdir import out_dir
+from tuner.walk import steps as S
+from tuner.walk.budget import Budget, BudgetSpent
+from tuner.walk.state import StepRecord, WalkState
+from tuner.walk.steps import OnEvent, Outcome, StepContext, WalkSettings
+
+RUN_DIR = "run"
+SANITY = ("check-init", "check-loss", "overfit-small")
+T = TypeVar("T")
+
+
+@dataclass
+class WalkResult:
+    """The walk so far: every step's record, the best configuration, the report."""
+
+    steps: list[StepRecord]
+    best: dict[str, Any] | None
+    epochs_spent: int
+    report: str | None = None
+    stopped: str | None = None  # why the walk ended before its last round, if it did
+    resumed: list[str] = field(default_factory=list)  # steps reused from an earlier run
+    sanity_failed: bool = False  # a failed sanity check stopped the walk
+    note: str | None = None  # why saved steps were dropped (a changed task file)
+
+    @property
+    def verdict(self) -> str:
+        """The worst step verdict (a walk stopped by a failed check has that step last)."""
+        return worst(s.verdict for s in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": [s.public() for s in self.steps], "best": self.best,
+                "epochs_spent": self.epochs_spent, "report": self.report, "verdict": self.verdict,
+                "stopped": self.stopped, "resumed": self.resumed, "note": self.note}
+
+
+def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: float | None = None,
+         force: bool = False, restart: bool = False, until: str | None = None,
+         settings: WalkSettings | None = None, on_event: OnEvent | None = None) -> WalkResult:
+    """Walk the procedure on ``exp``; resumable; bounded by ``budget_minutes``.
+
+    Args:
+        exp: The prepared experiment (its recipe's ``--hp`` values stay fixed throughout).
+        out: ``--out``: studies, the report, and ``run/`` with each step's files.
+        rounds: Diagnose-adjust-search rounds after the first fine search.
+        budget_minutes: Bound on the whole walk (earlier sessions of it included).
+        force: Go on after a failed sanity check.
+        restart: Forget a saved walk in ``out`` and start over.
+        until: Stop after this step (e.g. ``overfit-small`` for the checks only).
+        settings: The searches' trials, epochs, space, pruner and workers.
+        on_event: ``(kind, step, payload)`` callbacks for progress display.
+    """
+    settings = settings or WalkSettings()
+    if rounds < 0:
+        raise TuneError(f"--rounds {rounds}: must be 0 or more")
+    if budget_minutes is not None and not budget_minutes > 0:
+        raise TuneError(f"--budget {budget_minutes}: must be a positive number of minutes")
+    if until is not None and until not in step_names(rounds):
+        raise TuneError(f"--until {until}: no such step",
+                        f"steps of this walk: {', '.join(step_names(rounds))}")
+    settings.check(exp)
+    folder = out_dir(out)
+    run_dir = folder / RUN_DIR
+    state = WalkState.open(run_dir, exp.recipe, settings.to_dict(), restart)
+    if state.reset:
+        _forget_studies(folder)
+    ctx = StepContext(exp, folder, run_dir, Budget(budget_minutes and budget_minutes * 60,
+                                                   state.elapsed), settings,
+                      on_event or (lambda kind, step, payload: None))
+    walker = Walker(ctx, state, force, until)
+    from tuner.walk.report import write_report
+
+    try:
+        walker.run_all(rounds)
+    except (BudgetSpent, _Until) as stop:
+        walker.stopped = walker.stopped or ("budget spent" if isinstance(stop, BudgetSpent) else
+                                            f"stopped after {until} (--until)")
+    result = WalkResult(state.steps, walker.best, walker.epochs_spent(), stopped=walker.stopped,
+                        resumed=walker.resumed, sanity_failed=walker.sanity_failed, note=state.note)
+    result.report = str(write_report(result, exp, folder))
+    return result
+
+
+class _Until(Exception):
+    pass
+
+
+def step_names(rounds: int) -> list[str]:
+    """Every step a walk of ``rounds`` rounds can take, in order."""
+    names = [*SANITY, "lr-range", "search-coarse", "search-fine", "train-best", "diagnose"]
+    for n in range(2, rounds + 2):
+        names += [f"adjust-{n}", f"search-fine-{n}", f"train-best-{n}", f"diagnose-{n}"]
+    return names
+
+
+class Walker:
+    """The order of one walk's steps, with the bookkeeping around each."""
+
+    def __init__(self, ctx: StepContext, state: WalkState, force: bool, until: str | None) -> None:
+        self.ctx, self.state, self.force, self.until = ctx, state, force, until
+        self.stopped: str | None = None
+        self.best: dict[str, Any] | None = None
+        self.resumed: list[str] = []
+        self.sanity_failed = False
+
+    def step(self, name: str, kind: str, body: Callable[[], Outcome[T]]) -> T:
+        """Run ``body`` for step ``name``, or read its saved result back (typed by ``kind``)."""
+        done = self.state.get(name)
+        if done is not None:
+            self.resumed.append(name)
+            value = S.LOADERS[kind](done.result)
+        else:
+            self.ctx.budget.check()
+            self.ctx.emit("start", name, None)
+            started = time.perf_counter()
+            outcome = body()
+            done, value = outcome.record, outcome.value
+            done.seconds = time.perf_counter() - started
+            self.state.add(done)
+        self.ctx.emit("done", name, done)
+        if name == self.until:
+            raise _Until
+        return value
+
+    def epochs_spent(self) -> int:
+        return sum(int(s.summary.get("epochs_spent", 0)) for s in self.state.steps)
+
+    def run_all(self, rounds: int) -> None:
+        ctx = self.ctx
+        for name in SANITY:
+            resumed = self.state.get(name) is not None
+            check = self.step(name, "sanity", lambda name=name: S.sanity(ctx, name))
+            if check.verdict == "fail" and not self.force:
+                worst_finding = next((f for f in check.findings if f.severity == "fail"), None)
+                why = f"{worst_finding.code}: {worst_finding.message}" if worst_finding else ""
+                self.stopped = f"sanity check {name} failed: {why}".strip()
+                if resumed:
+                    self.stopped += (" (saved from an earlier run: fix the task file and run again, "
+                                     "which re-runs the checks it changed; --restart runs every "
+                                     "step again; --force goes on regardless)")
+                self.sanity_failed = True
+                return
+        lr = self.step("lr-range", "lr-range", lambda: S.lr_range_step(ctx))
+        coarse = self.step("search-coarse", "search",
+                           lambda: S.search_step(ctx, "search-coarse", "coarse", centre=lr))
+        fine = self.step("search-fine", "search", lambda: S.search_step(
+            ctx, "search-fine", "fine", from_study=coarse.study))
+        found = fine if fine.best else coarse
+        epoch_factor = 1
+        diagnosis = self.train_and_diagnose("", found, epoch_factor)
+        for round_no in range(2, rounds + 2):
+            if diagnosis.codes == ["good-fit"]:
+                return
+            tag = f"-{round_no}"
+            last, seen = found, diagnosis
+            adjusted = self.step(f"adjust{tag}", "adjust", lambda: S.adjust_step(
+                ctx, f"adjust{tag}", seen, last))
+            epoch_factor *= adjusted[0].epoch_factor
+            found = self.step(f"search-fine{tag}", "search", lambda: S.search_step(
+                ctx, f"search-fine{tag}", "fine", from_study=last.study, adjusted=adjusted))
+            if not found.best:
+                return
+            diagnosis = self.train_and_diagnose(tag, found, epoch_factor)
+
+    def train_and_diagnose(self, tag: str, found: Any, epoch_factor: int) -> Any:
+        """Retrain the search's best for the full budget, diagnose it, keep the better model."""
+        ctx = self.ctx
+        trained = self.step(f"train-best{tag}", "train-best", lambda: S.train_best_step(
+            ctx, f"train-best{tag}", found, epoch_factor))
+        diagnosis = self.step(f"diagnose{tag}", "diagnose", lambda: S.diagnose_step(
+            ctx, f"diagnose{tag}", trained))
+        self.best = S.better(self.best, f"train-best{tag}", trained)
+        return diagnosis
+
+
+def _forget_studies(folder: Path) -> None:
+    """Delete the studies an earlier walk made, so a walk that starts over starts clean."""
+    import optuna
+
+    from tuner.search import open_storage
+    from tuner.search.storage import journal_path
+
+    if not journal_path(folder).exists():
+        return
+    storage = open_storage(folder)
+    for summary in storage.get_all_studies():
+        if summary.study_name.startswith(f"{S.STUDY_PREFIX}-"):
+            optuna.delete_study(study_name=summary.study_name, storage=storage)
