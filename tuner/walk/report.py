@@ -14,7 +14,7 @@ from tuner.outdir import write_atomic
 
 if TYPE_CHECKING:
     from tuner.experiment import Experiment
-    from tuner.walk.walker import WalkResult
+    from tuner.walk.result import WalkResult
 
 REPORT_FILE = "report.md"
 

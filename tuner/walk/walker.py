@@ -18,46 +18,21 @@ result); a changed task file starts it over. Searches are named studies in
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from tuner.errors import TuneError
 from tuner.experiment import Experiment
-from tuner.findings import worst
 from tuner.outdir import out_dir
 from tuner.walk import steps as S
 from tuner.walk.budget import Budget, BudgetSpent
-from tuner.walk.state import StepRecord, WalkState
+from tuner.walk.result import WalkResult
+from tuner.walk.state import WalkState
 from tuner.walk.steps import OnEvent, Outcome, StepContext, WalkSettings
 
 RUN_DIR = "run"
 SANITY = ("check-init", "check-loss", "overfit-small")
 T = TypeVar("T")
-
-
-@dataclass
-class WalkResult:
-    """The walk so far: every step's record, the best configuration, the report."""
-
-    steps: list[StepRecord]
-    best: dict[str, Any] | None
-    epochs_spent: int
-    report: str | None = None
-    stopped: str | None = None  # why the walk ended before its last round, if it did
-    resumed: list[str] = field(default_factory=list)  # steps reused from an earlier run
-    sanity_failed: bool = False  # a failed sanity check stopped the walk
-    note: str | None = None  # why saved steps were dropped (a changed task file)
-
-    @property
-    def verdict(self) -> str:
-        """The worst step verdict (a walk stopped by a failed check has that step last)."""
-        return worst(s.verdict for s in self.steps)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"steps": [s.public() for s in self.steps], "best": self.best,
-                "epochs_spent": self.epochs_spent, "report": self.report, "verdict": self.verdict,
-                "stopped": self.stopped, "resumed": self.resumed, "note": self.note}
 
 
 def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: float | None = None,
