@@ -51,7 +51,8 @@ class Common:
 
 _OPTIONS: dict[str, tuple[Any, Any]] = {
     "task": (Annotated[Optional[str], typer.Option(
-        help="Your task: a .py file or module defining build_model(hp) and load_data().",
+        help="Your task: a .py file or module defining build_model(hp) and load_data(). "
+             "[default: none: the built-in --model on --data]",
         rich_help_panel=PANEL)], None),
     "model": (Annotated[Optional[str], typer.Option(
         help="Built-in model when no --task: mlp or cnn. [default: mlp]", rich_help_panel=PANEL)], None),
@@ -62,7 +63,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
         "--hp", metavar="KEY=VALUE",
         help="Set a hyperparameter (repeatable): lr, optimizer, momentum, beta1, beta2, "
              "weight_decay, batch_size, epochs, schedule, warmup_epochs, normalize, grad_clip, "
-             "or one the model declares.", rich_help_panel=PANEL)], None),
+             "or one the model declares. [default: none]", rich_help_panel=PANEL)], None),
     "seed": (Annotated[Optional[int], typer.Option(
         help="Random seed (0 or more); the same seed repeats a CPU run. [default: 0]",
         rich_help_panel=PANEL)], None),

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from tuner.numbers import fmt  # noqa: F401  (re-exported: the commands format with it)
@@ -36,12 +36,26 @@ def print_json(result: Any) -> None:
 
 @contextmanager
 def progress(enabled: bool = True) -> Iterator[Progress]:
-    """A progress display on stderr; invisible with --json or when not a terminal."""
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=err,
-                   transient=True, disable=not (enabled and err.is_terminal))
+    """A progress display on stderr; invisible with --json or when not a terminal.
+
+    Each bar is one line that fits the terminal: the status column is cut with
+    an ellipsis rather than wrapped.
+    """
+    bar = Progress(TextColumn("{task.description}", table_column=Column(no_wrap=True, max_width=18)),
+                   BarColumn(bar_width=16), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[status]}",
+                              table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+                   console=err, transient=True, expand=True,
+                   disable=not (enabled and err.is_terminal))
     with bar:
         yield bar
+
+
+def results_console(bar: Progress) -> Console:
+    """Where result lines go while ``bar`` runs: through the display's own console
+    when it is visible and stdout is the same terminal, so that a line never
+    collides with a redrawn bar (it prints above the live bars); else stdout."""
+    return bar.console if not bar.disable and out.is_terminal else out
 
 
 def findings_panel(title: str, verdict: str, findings: list[Any]) -> Panel:

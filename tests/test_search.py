@@ -65,7 +65,8 @@ def test_coarse_search_finds_a_good_demo_configuration(coarse):
     assert result["space"]["lr"] == {"kind": "float", "low": 1e-5, "high": 0.1, "log": True}
     assert result["space"]["width"] == {"kind": "int", "low": 32, "high": 256, "log": True}
     best = next(t for t in trials if t.number == result["best"]["trial"])
-    assert best.user_attrs["hp"]["lr"] == best.params["lr"] == result["best"]["params"]["lr"]
+    # The trial trained on its sampled LR rounded to 4 significant digits, as printed.
+    assert best.user_attrs["hp"]["lr"] == float(f"{best.params['lr']:.4g}") == result["best"]["params"]["lr"]
     assert best.user_attrs["history"]["epochs"][-1]["val_acc"] is not None
     for suffix in ("_lr.png", "_history.png", "_importance.png", ".json"):
         assert (out / f"search_coarse{suffix}").stat().st_size > 0
@@ -95,7 +96,8 @@ def test_best_args_feed_tune_train(coarse):
     args = run_tune("best", "--study", "coarse", "--format", "args", "--out", str(out))
     assert args.code == 0, args.stderr
     argv = shlex.split(args.stdout)
-    assert argv[0] == "--hp" and f"lr={result['best']['params']['lr']!r}" in argv
+    assert argv[:6] == ["--model", "mlp", "--data", "digits", "--seed", "1"]
+    assert f"lr={result['best']['params']['lr']!r}" in argv
     train = run_tune("train", *argv, "--hp", "epochs=1", "--out", str(out / "retrain"), "--json")
     assert train.code == 0, train.stderr
     hyper = train.json()["hyperparameters"]

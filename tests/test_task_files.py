@@ -135,3 +135,20 @@ def test_help_never_imports_torch():
     assert done.returncode == 0, done.stderr
     count, heavy = done.stdout.strip().splitlines()[-1].split(" ", 1)
     assert int(count) >= 1 and heavy == "[]"
+
+
+def test_every_option_of_every_command_says_what_it_is_and_its_default():
+    import typer.main
+
+    from cli.main import app
+
+    missing = []
+    for name, command in typer.main.get_command(app).commands.items():
+        for p in command.params:
+            if p.param_type_name != "option":
+                continue
+            text = p.help or ""
+            shown = p.show_default and p.default is not None and not p.is_flag
+            if not text or not (p.is_flag or shown or "default" in text.lower()):
+                missing.append(f"tune {name} --{p.name}")
+    assert missing == []

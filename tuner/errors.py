@@ -25,3 +25,21 @@ class TuneError(Exception):
     def one_line(self) -> str:
         text = self.message if not self.hint else f"{self.message}; {self.hint}"
         return " ".join(text.split())
+
+
+def describe_exception(e: BaseException) -> str:
+    """``AttributeError: module 'torch.nn' has no attribute 'TanH' (task.py:12)``: the
+    exception's type, its first line, and the user's own frame (the deepest one
+    outside tune, the standard library and installed packages) when there is one."""
+    import traceback
+    from pathlib import Path
+
+    if isinstance(e, TuneError):  # already said in words (e.g. "build_model(hp) raised ...")
+        return e.message
+    frames = traceback.extract_tb(e.__traceback__)
+    outside = [f for f in frames if "/tuner/" not in f.filename and "importlib" not in f.filename]
+    user = [f for f in outside if "site-packages" not in f.filename
+            and "/lib/python" not in f.filename] or outside
+    where = f" ({Path(user[-1].filename).name}:{user[-1].lineno})" if user else ""
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {first}{where}" if first else f"{type(e).__name__}{where}"

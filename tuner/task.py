@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from tuner.data import Data, DatasetData, TensorData
-from tuner.errors import TuneError
+from tuner.errors import TuneError, describe_exception
 from tuner.recipe import TaskRef
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -119,20 +118,11 @@ def import_task_module(target: str) -> ModuleType:
         if not looks_like_file and e.name and target.startswith(e.name):
             raise TuneError(f"--task {target}: no module named {e.name!r}",
                             "give a .py path, or run from the folder that holds the package") from None
-        raise TuneError(f"--task {target} failed to import: {_describe(e)}",
+        raise TuneError(f"--task {target} failed to import: {describe_exception(e)}",
                         "install the missing module or fix the import") from None
     except Exception as e:  # the user's code: report it, do not crash
-        raise TuneError(f"--task {target} failed to import: {_describe(e)}",
+        raise TuneError(f"--task {target} failed to import: {describe_exception(e)}",
                         "fix the task file; run it with python to see the full traceback") from None
-
-
-def _describe(e: BaseException) -> str:
-    """``ValueError: msg (file.py line 12)``, pointing at the user's frame."""
-    frames = traceback.extract_tb(e.__traceback__)
-    user = [f for f in frames if "importlib" not in f.filename and "/tuner/" not in f.filename]
-    where = f" ({Path(user[-1].filename).name} line {user[-1].lineno})" if user else ""
-    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {first}{where}" if first else f"{type(e).__name__}{where}"
 
 
 def call_user(fn: Callable, what: str, *args: Any) -> Any:
@@ -142,7 +132,7 @@ def call_user(fn: Callable, what: str, *args: Any) -> Any:
     except TuneError:
         raise
     except Exception as e:
-        raise TuneError(f"{what} raised {_describe(e)}",
+        raise TuneError(f"{what} raised {describe_exception(e)}",
                         f"fix {what} in the task file") from None
 
 

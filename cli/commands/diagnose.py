@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
         curves: Annotated[Optional[str], typer.Option(
             metavar="FILE",
             help="Per-epoch curves from any training, CSV or JSON: epoch, train_loss, val_loss "
-                 "[, train_acc, val_acc]. tune train's history.csv/json work as they are.")] = None,
+                 "[, train_acc, val_acc]. tune train's history.csv/json work as they are. "
+                 "(default: the newest run in --out: a study's best trial or tune train's history)")] = None,
         storage: Annotated[Optional[str], typer.Option(
             help="Optuna storage URL or journal file holding the study. "
                  "(default: OUT/studies.journal)")] = None,

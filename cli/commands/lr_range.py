@@ -1,6 +1,7 @@
 """``tune lr-range``: decade probe, repeated LR range test, a suggestion with its range."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typer reads the Annotated
+# options at runtime, through @with_common's signature (with it, every help is lost).
 
 from typing import Annotated, Optional
 
@@ -21,16 +22,16 @@ def register(app: typer.Typer) -> None:
         probe: Annotated[Optional[list[str]], typer.Option(
             "--probe", metavar="LR[,LR...]",
             help="Learning rates of the decade probe, comma-separated or repeated. "
-                 "[default: 1e-1,1e-2,1e-3,1e-4,1e-5]")] = None,
+                 "\\[default: 1e-1,1e-2,1e-3,1e-4,1e-5]")] = None,
         probe_iters: Annotated[Optional[int], typer.Option(
-            help="Training steps at each probe LR. [default: 100]")] = None,
+            help="Training steps at each probe LR. \\[default: 100]")] = None,
         iters: Annotated[Optional[int], typer.Option(
-            help="Iterations of each range-test sweep. [default: 100]")] = None,
+            help="Iterations of each range-test sweep. \\[default: 100]")] = None,
         repeats: Annotated[Optional[int], typer.Option(
             help="Sweeps, each with its own seed; the suggestion is their median in log space. "
-                 "[default: 3]")] = None,
-        start_lr: Annotated[Optional[float], typer.Option(help="First LR of the sweep. [default: 1e-7]")] = None,
-        end_lr: Annotated[Optional[float], typer.Option(help="Last LR of the sweep. [default: 10]")] = None,
+                 "\\[default: 3]")] = None,
+        start_lr: Annotated[Optional[float], typer.Option(help="First LR of the sweep. \\[default: 1e-7]")] = None,
+        end_lr: Annotated[Optional[float], typer.Option(help="Last LR of the sweep. \\[default: 10]")] = None,
     ) -> int:
         """Find a learning rate: a decade probe, then a repeated range test; saves lr_range.json/.png."""
         from tuner.lr_range import PROBE_LRS, lr_range, parse_lrs

@@ -1,16 +1,17 @@
 """``tune run``: walk the whole procedure, step by step, resumably."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typer reads the Annotated
+# options at runtime, through @with_common's signature (with it, every help is lost).
 
 from typing import Annotated, Any, Optional
 
 import typer
 
 from cli.common import Common, with_common
-from cli.output import VERDICT_STYLE, fmt, out, print_json, progress
+from cli.output import SEVERITY_STYLE, VERDICT_STYLE, fmt, out, print_json, progress, results_console
 
 SHOWN = ("findings", "suggested_lr", "range", "best_value", "trials", "pruned", "failed",
-         "best_val_acc", "epochs_run", "codes", "changes", "reason")
+         "best_val_acc", "epochs_run", "codes")
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +22,14 @@ def register(app: typer.Typer) -> None:
         rounds: Annotated[int, typer.Option(help="Diagnose → adjust → fine-search rounds after the "
                                                  "first fine search (fewer if a good fit comes first).")] = 2,
         budget: Annotated[Optional[float], typer.Option(
-            help="Bound on the whole walk, in minutes (searches get their share of what is left).")] = None,
+            help="Bound on the whole walk, in minutes (searches get their share of what is left). "
+                 "(default: no limit)")] = None,
         force: Annotated[bool, typer.Option("--force", help="Go on even when a sanity check fails.")] = False,
         restart: Annotated[bool, typer.Option("--restart", help="Forget the walk saved in --out and "
                                                                 "start over.")] = False,
         until: Annotated[Optional[str], typer.Option(
-            help="Stop after this step, e.g. overfit-small (only the sanity checks) or lr-range.")] = None,
+            help="Stop after this step, e.g. overfit-small (only the sanity checks) or lr-range. "
+                 "(default: walk to the end)")] = None,
         trials: Annotated[Optional[int], typer.Option(
             help="Trials of the coarse search; each fine search runs half as many (at least 3). "
                  "\\[default: 20]")] = None,
@@ -35,15 +38,14 @@ def register(app: typer.Typer) -> None:
         space: Annotated[Optional[list[str]], typer.Option(
             "--space", metavar="KEY=LOW:HIGH[:log]|KEY=a,b,c",
             help="Reshape one range or set of choices of the coarse space (repeatable); "
-                 "the fine searches narrow within it.")] = None,
+                 "the fine searches narrow within it. (default: the default coarse space)")] = None,
         pruner: Annotated[Optional[str], typer.Option(
             help="auto (= asha, successive halving), median, hyperband or none. \\[default: auto]")] = None,
         jobs: Annotated[int, typer.Option(help="Worker processes per search on this machine.")] = 1,
     ) -> int:
         """Walk the whole procedure: checks, lr-range, coarse and fine search, train, diagnose, adjust.
 
-        Rerunning the same command resumes from the last completed step. Exit code 1 when a
-        sanity check failed and stopped the walk, else 0.
+        Rerunning the same command resumes from the last completed step. Exit code 1 when a sanity check failed and stopped the walk, else 0.
         """
         from tuner.walk import WalkSettings, walk
 
@@ -59,10 +61,10 @@ def register(app: typer.Typer) -> None:
                     done, total, status = payload
                     bar.update(tasks[step], completed=done, total=total, status=status)
                 elif kind == "done":
-                    if step in tasks:
+                    if step in tasks:  # the finished step's bar gives way to its result line
                         bar.remove_task(tasks.pop(step))
                     if not common.json:
-                        render_step(payload)
+                        render_step(results_console(bar), payload)
 
             result = walk(exp, common.out, rounds=rounds, budget_minutes=budget, force=force,
                           restart=restart, until=until, settings=settings, on_event=on_event)
@@ -73,11 +75,25 @@ def register(app: typer.Typer) -> None:
         return 1 if result.sanity_failed else 0
 
 
-def render_step(rec: Any) -> None:
+def render_step(console: Any, rec: Any) -> None:
+    """One line per step that never wraps (cut with an ellipsis), then each of its
+    warnings and failures in full, with its advice."""
+    from rich.padding import Padding
+    from rich.text import Text
+
     parts = [f"{k} {_short(rec.summary[k])}" for k in SHOWN if rec.summary.get(k) not in (None, [], {})]
-    style = VERDICT_STYLE.get(rec.verdict, "bold")
-    out.print(f"[{style}]{rec.verdict:>4}[/] [bold]{rec.step:<15}[/] {rec.seconds:6.1f}s  "
-              + "  ".join(parts))
+    line = Text()
+    line.append(f"{rec.verdict:>4} ", style=VERDICT_STYLE.get(rec.verdict, "bold"))
+    line.append(f"{rec.step:<15}", style="bold")
+    line.append(f" {rec.seconds:6.1f}s  " + "  ".join(parts))
+    console.print(line, no_wrap=True, overflow="ellipsis")
+    for note in rec.notes:
+        text = Text()
+        text.append(f"{note['code']}: ", style=SEVERITY_STYLE.get(note["severity"], "bold"))
+        text.append(note["message"])
+        if note.get("advice"):
+            text.append(f" → {note['advice']}", style="italic")
+        console.print(Padding(text, (0, 0, 0, 5)))
 
 
 def _short(v: Any) -> str:

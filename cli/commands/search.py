@@ -30,12 +30,13 @@ def register(app: typer.Typer) -> None:
             "--from-lr-range", help="Centre the LR range on tune lr-range's result in --out.")] = False,
         space: Annotated[Optional[list[str]], typer.Option(
             "--space", metavar="KEY=LOW:HIGH[:log]|KEY=a,b,c",
-            help="Override one range or set of choices (repeatable).")] = None,
+            help="Override one range or set of choices (repeatable). "
+                 "(default: the coarse space, or the narrowed fine one)")] = None,
         trials: Annotated[Optional[int], typer.Option(
             help="Total trials of the study (a resumed study counts those it has). "
                  "(default: 20 coarse, 10 fine)")] = None,
         timeout: Annotated[Optional[float], typer.Option(
-            help="Seconds after which no new trial starts.")] = None,
+            help="Seconds after which no new trial starts. (default: no limit)")] = None,
         epochs: Annotated[Optional[int], typer.Option(
             help="Epochs per trial. (default: 3 coarse, 3x the coarse epochs fine)")] = None,
         study: Annotated[Optional[str], typer.Option(
@@ -106,11 +107,17 @@ def register(app: typer.Typer) -> None:
         format: Annotated[Optional[str], typer.Option(
             "--format", metavar="json|toml|args",
             help="Print only the hyperparameters in this form: args feeds tune train, "
-                 "e.g. tune train $(tune best --format args).")] = None,
+                 "e.g. tune train $(tune best --format args). (default: a table)")] = None,
         storage: Annotated[Optional[str], typer.Option(
             help="Optuna storage URL or journal file. (default: OUT/studies.journal)")] = None,
     ) -> int:
-        """The best hyperparameters of a study, in a form tune train accepts."""
+        """The best hyperparameters of a study, in a form tune train accepts.
+
+        --format args prints the task and seed flags too, so tune train $(tune best
+        --format args) retrains exactly the best trial.
+        """
+        from rich.markup import escape
+
         from tuner.search import best_hyperparameters, format_best
 
         if format is not None:
@@ -118,18 +125,24 @@ def register(app: typer.Typer) -> None:
         result = best_hyperparameters(common.out, study, storage)
         if common.json:
             print_json(result)
+        elif format == "args":
+            typer.echo(result.args())
         elif format is not None:
             typer.echo(format_best(result.params, format))
         else:
             out.print(f"best of [bold]{result.study}[/]: trial {result.trial}, "
                       f"val_acc [bold]{fmt(result.value)}[/]")
             out.print(kv_table("", result.params))
-            out.print(f"[dim]tune train {format_best(result.params, 'args')}[/dim]", soft_wrap=True)
+            out.print(f"[dim]tune train {escape(result.args())}[/dim]", soft_wrap=True)
         return 0
 
 
 def render(result: Any) -> None:
-    """Summary, top trials, the space searched, warnings and files."""
+    """Summary, top trials, the space searched, failures, warnings and files."""
+    from rich.markup import escape
+
+    from tuner.search.result import describe_failures
+
     counts = {"study": result.study, "storage": result.storage, "mode": result.mode,
               "trials": f"{result.trials} ({result.new_trials} new): {result.completed} completed, "
                         f"{result.pruned} pruned, {result.failed} failed",
@@ -144,6 +157,8 @@ def render(result: Any) -> None:
     else:
         out.print(f"best val_acc [bold]{fmt(result.best['value'])}[/] (trial {result.best['trial']}) · "
                   f"[dim]tune best --study {result.study} --format args[/dim]")
+    for line in describe_failures(result.failures):
+        out.print(f"[red]{escape(line)}[/]", soft_wrap=True)
     if result.warnings:
         out.print(findings_panel("search", "warn", result.warnings))
     if result.interrupted:

@@ -7,6 +7,7 @@ Writes ``<out>/diagnose.json`` (the result, which later steps read) and
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from tuner.diagnose.diagnosis import diagnose
@@ -24,25 +25,35 @@ def load_input(out: str | Path, *, curves: str | None = None, study: str | None 
 
     ``--curves FILE`` reads that file. Otherwise a study: ``--study``/``--trial``
     when given, else the best trial of the most recent study in ``out`` (or
-    ``storage``). With no study at all, ``out``'s ``history.json`` from
-    ``tune train`` is used, so ``tune train && tune diagnose`` works.
+    ``storage``). With no study, or when ``out``'s ``history.json`` from
+    ``tune train`` is newer than the newest study's last trial, that run is
+    read instead, so ``tune train && tune diagnose`` diagnoses the run just
+    trained; the label says which was read.
     """
     if curves is not None:
         if study is not None or trial is not None or storage is not None:
             raise TuneError("--curves excludes --study, --trial and --storage",
                             "diagnose either a curves file or a search trial")
         return read_curves(curves), str(curves)
-    from tuner.search.storage import journal_path
+    from tuner.search.storage import latest_study_time
 
-    fallback = Path(out) / TRAIN_HISTORY
-    if study is None and trial is None and storage is None and not journal_path(out).is_file():
-        if not fallback.is_file():
+    trained = Path(out) / TRAIN_HISTORY
+    if study is None and trial is None and storage is None:
+        latest = latest_study_time(out)
+        if latest is None and not trained.is_file():
             raise TuneError(f"nothing to diagnose in {out}: no studies and no {TRAIN_HISTORY}",
                             "run tune search or tune train first, or pass --curves FILE")
-        return read_curves(fallback), str(fallback)
+        if trained.is_file() and (latest is None or _modified(trained) >= latest[0]):
+            newer = "" if latest is None else f" (newer than study {latest[1]}; --study to pick one)"
+            return read_curves(trained), f"tune train's {trained}{newer}"
     from tuner.diagnose.study import study_curves
 
     return study_curves(out, study, trial, storage)
+
+
+def _modified(path: Path) -> datetime:
+    """A file's modification time, in local time as Optuna stamps trials."""
+    return datetime.fromtimestamp(path.stat().st_mtime)
 
 
 def diagnose_and_save(run: RunCurves, out: str | Path, *, source: str = "",

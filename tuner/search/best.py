@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuner.errors import TuneError
+from tuner.recipe import Recipe
 from tuner.search.result import best_of
 from tuner.search.storage import describe_storage, load_named_study, trial_hp
 
@@ -16,17 +18,24 @@ FORMATS = ("json", "toml", "args")
 
 @dataclass
 class BestResult:
-    """The best completed trial of a study: ``params`` as ``--hp`` accepts them."""
+    """The best completed trial of a study: ``params`` as ``--hp`` accepts them, and
+    the flags that name the study's task and seed (from its recipe), so that
+    ``tune train`` with :meth:`args` retrains exactly that trial."""
 
     study: str
     storage: str
     trial: int
     value: float
     params: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+
+    def args(self) -> str:
+        """``--task … --hp k=v … --seed N``: the ``tune train`` arguments of this trial."""
+        return " ".join([*(shlex.quote(f) for f in self.flags), format_best(self.params, "args")]).strip()
 
     def to_dict(self) -> dict[str, Any]:
         return {"study": self.study, "storage": self.storage, "trial": self.trial,
-                "value": self.value, "params": self.params}
+                "value": self.value, "params": self.params, "args": self.args()}
 
 
 def best_hyperparameters(out: str | Path, study: str | None = None,
@@ -41,7 +50,13 @@ def best_hyperparameters(out: str | Path, study: str | None = None,
     if best is None:
         raise TuneError(f"--study {name}: no trial has completed yet",
                         "run more trials, or check why they fail (tune diagnose)")
-    return BestResult(name, describe_storage(out, storage), best.number, best.value, trial_hp(best))
+    made = loaded.user_attrs.get("recipe")
+    flags: list[str] = []
+    if made is not None:
+        recipe = Recipe.from_dict(made)
+        flags = [*recipe.task.flags(), "--seed", str(recipe.seed)]
+    return BestResult(name, describe_storage(out, storage), best.number, best.value, trial_hp(best),
+                      flags)
 
 
 def format_best(params: dict[str, Any], fmt: str) -> str:

@@ -141,7 +141,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     result = summarize(study, storage=describe_storage(folder, storage), mode=mode, epochs=epochs,
                        space=the_space.to_dict(), from_study=from_study, interrupted=interrupted)
     result.new_trials = result.trials - before
-    reasons = [r["reason"] for r in _failed_rows(study)]
+    reasons = [g["reason"] for g in result.failures]
     result.warnings = warnings + (edge_findings(the_space, result.best["searched"], exp.space)
                                   if result.best else []) + failure_findings(result.trials,
                                                                              result.failed, reasons)
@@ -329,14 +329,6 @@ def _run(exp: Experiment, plan: Plan, store: Any, study: Any, on_trial: OnTrial 
     except KeyboardInterrupt:
         return True
     return False
-
-
-def _failed_rows(study: Any) -> list[dict[str, Any]]:
-    from optuna.trial import TrialState
-
-    return [{"trial": t.number, "reason": t.user_attrs.get("reason") or "failed"}
-            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if not t.user_attrs.get("interrupted")]
 
 
 def safe_name(name: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tuner.engine import EpochRecord, History
+from tuner.errors import describe_exception
 from tuner.experiment import Experiment
 from tuner.hp import ParamSpec
 from tuner.jsonable import to_jsonable
@@ -43,13 +44,23 @@ class TrialOutcome:
                 "reason": self.reason}
 
 
+SIGNIFICANT = 4  # digits a sampled real value keeps
+
+
 def suggest(trial: Any, spec: ParamSpec) -> Any:
-    """One Optuna suggestion for a range or a choice."""
+    """One Optuna suggestion for a range or a choice.
+
+    A real value is rounded to 4 significant digits (within its range) before it
+    is used: the trial trains on exactly the value that ``tune best`` and every
+    printed command show, so a printed command reproduces the trial, and no
+    digit in it is noise (``lr=0.003162``, not ``lr=0.0031622776601683794``).
+    """
     if spec.kind == "choice":
         return trial.suggest_categorical(spec.name, list(spec.options))
     if spec.kind == "int":
         return trial.suggest_int(spec.name, int(spec.low), int(spec.high), log=spec.log)
-    return trial.suggest_float(spec.name, float(spec.low), float(spec.high), log=spec.log)
+    value = trial.suggest_float(spec.name, float(spec.low), float(spec.high), log=spec.log)
+    return min(max(float(f"{value:.{SIGNIFICANT}g}"), spec.low), spec.high)
 
 
 def sample_training(trial: Any, space: SearchSpace) -> dict[str, Any]:
@@ -95,9 +106,7 @@ def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epoch
         study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
         raise
     except Exception as e:  # the user's model or data failing for these values
-        first = (str(e).strip().splitlines() or [""])[0]
-        reason = f"{type(e).__name__}: {first}" if first else type(e).__name__
-        history = History(records, reason=reason)
+        history = History(records, reason=describe_exception(e))
     state, value, reason = _ending(history)
     seconds = _record(trial, history, hp, start, reason=reason)
     study.tell(trial, value if state == "complete" else None,

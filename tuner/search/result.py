@@ -57,6 +57,7 @@ class SearchResult:
     top: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # see failure_groups
 
     def to_dict(self) -> dict[str, Any]:
         return {"study": self.study, "storage": self.storage, "best": self.best,
@@ -65,7 +66,8 @@ class SearchResult:
                 "mode": self.mode, "epochs_per_trial": self.epochs, "from": self.from_study,
                 "new_trials": self.new_trials, "interrupted": self.interrupted,
                 "interrupted_trials": self.interrupted_trials, "top": self.top,
-                "warnings": [w.to_dict() for w in self.warnings], "files": self.files}
+                "warnings": [w.to_dict() for w in self.warnings], "failures": self.failures,
+                "files": self.files}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "SearchResult":
@@ -79,7 +81,7 @@ class SearchResult:
             epochs_spent=int(d.get("epochs_spent", 0)), new_trials=int(d.get("new_trials", 0)),
             interrupted=bool(d.get("interrupted")), from_study=d.get("from"),
             top=list(d.get("top", [])), warnings=[Finding.from_dict(w) for w in d.get("warnings", [])],
-            files=list(d.get("files", [])))
+            files=list(d.get("files", [])), failures=list(d.get("failures", [])))
 
 
 def trial_row(t: Any) -> dict[str, Any]:
@@ -87,6 +89,25 @@ def trial_row(t: Any) -> dict[str, Any]:
     return {"trial": t.number, "state": t.state.name.lower(), "value": t.value,
             "epochs": t.user_attrs.get("epochs"), "params": dict(t.params),
             "reason": t.user_attrs.get("reason")}
+
+
+def failure_groups(trials: list[Any]) -> list[dict[str, Any]]:
+    """Failed trials grouped by reason, most frequent first: ``[{reason, count,
+    trials}]``. Interrupted trials are not failures (they are redone)."""
+    from optuna.trial import TrialState
+
+    groups: dict[str, list[int]] = {}
+    for t in trials:
+        if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"):
+            groups.setdefault(t.user_attrs.get("reason") or "failed", []).append(t.number)
+    return [{"reason": r, "count": len(n), "trials": n}
+            for r, n in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))]
+
+
+def describe_failures(failures: list[dict[str, Any]]) -> list[str]:
+    """``9 trials failed: AttributeError: ... (task.py:12)``, one line per reason."""
+    return [f"{g['count']} trial{'s' if g['count'] != 1 else ''} failed: {g['reason']}"
+            for g in failures]
 
 
 def best_of(study: Any) -> Any | None:
@@ -118,7 +139,7 @@ def summarize(study: Any, *, storage: str, mode: str, epochs: int, space: dict[s
         completed=counts.completed, pruned=counts.pruned, failed=counts.failed,
         interrupted_trials=counts.interrupted,
         epochs_spent=sum(int(t.user_attrs.get("epochs") or 0) for t in trials),
-        top=[trial_row(t) for t in done[:TOP]], **extra)
+        top=[trial_row(t) for t in done[:TOP]], failures=failure_groups(trials), **extra)
 
 
 def progress_of(study: Any, total: int, last: dict[str, Any] | None = None) -> SearchProgress:

@@ -156,6 +156,13 @@ def latest_study(out: str | Path, url: str | None = None) -> str | None:
     "Updated" is the start or end of its newest trial. Reading never creates
     the default journal: without one there is no study.
     """
+    latest = latest_study_time(out, url)
+    return latest[1] if latest else None
+
+
+def latest_study_time(out: str | Path, url: str | None = None) -> tuple[datetime, str] | None:
+    """When the most recently created or updated study was last touched, and its
+    name (see :func:`latest_study`); None when there is none."""
     if url is None and not journal_path(out).is_file():
         return None
     storage = open_storage(out, url)
@@ -168,7 +175,7 @@ def latest_study(out: str | Path, url: str | None = None) -> str | None:
         key = (when, frozen._study_id, frozen.study_name)
         if best is None or key > best:
             best = key
-    return best[2] if best else None
+    return (best[0], best[2]) if best else None
 
 
 def _parse_time(text: Any) -> datetime | None:

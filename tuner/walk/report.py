@@ -63,11 +63,9 @@ def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
     lines.append("")
     for s in result.steps:
         lines += [f"## {s.step}: {s.verdict}", ""]
-        for f in s.result.get("findings", []):
+        for f in s.notes:
             lines.append(f"- **{f['code']}** ({f['severity']}): {f['message']}"
                          + (f" → {f['advice']}" if f.get("advice") else ""))
-        for d in s.result.get("diagnoses", []):
-            lines.append(f"- **{d['code']}**: {d.get('message', '')} → {d['advice']}")
         for change in s.summary.get("changes", []):
             lines.append(f"- {change}")
         lines.append("")

@@ -27,7 +27,9 @@ class StepRecord:
 
     ``summary`` holds the step's key numbers (what the report and ``--json``
     show); ``result`` the step's full ``to_dict()`` (what later steps read);
-    ``files`` what it wrote.
+    ``files`` what it wrote; ``notes`` every warning or failure the step found,
+    as ``{code, severity, message, advice}`` (shown in full on the terminal and
+    in the report, so a ``warn`` never comes without its reason).
     """
 
     step: str
@@ -36,11 +38,12 @@ class StepRecord:
     summary: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
-        """The ``--json`` form: ``{step, verdict, seconds, ...summary, files}``."""
+        """The ``--json`` form: ``{step, verdict, seconds, ...summary, notes, files}``."""
         return {"step": self.step, "verdict": self.verdict, "seconds": round(self.seconds, 2),
-                **self.summary, "files": self.files}
+                **self.summary, "notes": self.notes, "files": self.files}
 
 
 @dataclass

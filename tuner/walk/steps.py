@@ -17,9 +17,10 @@ from typing import Any, Callable, Generic, TypeVar
 from tuner.checks import check_init, check_loss, overfit_small
 from tuner.diagnose import DiagnoseResult, RunCurves, diagnose_and_save
 from tuner.experiment import Experiment
-from tuner.findings import CheckResult
+from tuner.findings import CheckResult, Finding
 from tuner.lr_range import LRRangeResult, lr_range
 from tuner.search import SearchResult, fine_space, open_storage, search
+from tuner.search.result import describe_failures
 from tuner.train import TrainResult, train_and_save
 from tuner.walk.adjust import Adjustment, adjust_space
 from tuner.walk.budget import Budget
@@ -118,7 +119,12 @@ def sanity(ctx: StepContext, name: str) -> Outcome[CheckResult]:
     if worst is not None and result.verdict != "pass":
         summary["reason"] = f"{worst.code}: {worst.message}"
     return Outcome(result, StepRecord(name, result.verdict, 0.0, summary, list(result.files),
-                                      result.to_dict()))
+                                      result.to_dict(), notes_of(result.findings)))
+
+
+def notes_of(findings: list[Finding]) -> list[dict[str, Any]]:
+    """The findings worth showing with a step: its warnings and failures."""
+    return [f.to_dict() for f in findings if f.severity in ("warn", "fail")]
 
 
 def lr_range_step(ctx: StepContext) -> Outcome[LRRangeResult]:
@@ -128,8 +134,9 @@ def lr_range_step(ctx: StepContext) -> Outcome[LRRangeResult]:
     verdict = "warn" if result.warnings else "pass"
     summary = {"suggested_lr": result.suggested_lr, "range": list(result.range),
                "spread_decades": result.spread_decades, "warnings": list(result.warnings)}
+    notes = notes_of([Finding("lr-range", "warn", w) for w in result.warnings])
     return Outcome(result, StepRecord("lr-range", verdict, 0.0, summary, list(result.files),
-                                      result.to_dict()))
+                                      result.to_dict(), notes))
 
 
 def search_step(ctx: StepContext, name: str, mode: str, *, centre: LRRangeResult | None = None,
@@ -159,8 +166,9 @@ def search_step(ctx: StepContext, name: str, mode: str, *, centre: LRRangeResult
                "pruned": result.pruned, "failed": result.failed, "best_value": best.get("value"),
                "epochs_per_trial": result.epochs, "epochs_spent": result.epochs_spent,
                "warnings": [w.code for w in result.warnings]}
+    failed = [Finding("trials-failed", "warn", line) for line in describe_failures(result.failures)]
     return Outcome(result, StepRecord(name, verdict, 0.0, summary, list(result.files),
-                                      result.to_dict()))
+                                      result.to_dict(), notes_of(failed + result.warnings)))
 
 
 def adjust_step(ctx: StepContext, name: str, diagnosis: DiagnoseResult,
@@ -172,7 +180,9 @@ def adjust_step(ctx: StepContext, name: str, diagnosis: DiagnoseResult,
     summary = {"codes": diagnosis.codes, "changes": adj.changes, "epoch_factor": adj.epoch_factor,
                "epochs_per_trial": epochs, "warnings": [f.code for f in adj.findings]}
     return Outcome((adj, epochs), StepRecord(name, "warn" if adj.findings else "pass", 0.0, summary,
-                                             [], {**adj.to_dict(), "epochs": epochs}))
+                                             [], {**adj.to_dict(), "epochs": epochs},
+                                             [Finding("adjusted", "info", c).to_dict() for c in adj.changes]
+                                             + notes_of(adj.findings)))
 
 
 def train_best_step(ctx: StepContext, name: str, found: SearchResult,
@@ -191,8 +201,11 @@ def train_best_step(ctx: StepContext, name: str, found: SearchResult,
     h = result.history
     summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files")}
     summary.update(epochs_spent=len(h.epochs), from_trial=found.best.get("trial"), study=found.study)
+    notes = notes_of([Finding("diverged", "fail", h.reason or "the training loss became NaN",
+                              f"its files are in {result.folder}")] if h.diverged else [])
     return Outcome(result, StepRecord(name, "fail" if h.diverged else "pass", 0.0, summary,
-                                      result.files, {**result.to_dict(), "history": h.to_dict()}))
+                                      result.files, {**result.to_dict(), "history": h.to_dict()},
+                                      notes))
 
 
 def final_epochs(configured: int, epochs_per_trial: int, factor: int) -> int:
@@ -209,8 +222,10 @@ def diagnose_step(ctx: StepContext, name: str, trained: TrainResult) -> Outcome[
     run = RunCurves(trained.history, trained.hyperparameters, dict(ctx.exp.space))
     result = diagnose_and_save(run, ctx.run_dir / name, source=name)
     summary = {"codes": result.codes, "advice": {d.code: d.advice for d in result.diagnoses}}
+    # Every diagnosis, good-fit included: what the curves say is the step's whole point.
+    notes = [Finding(d.code, d.severity, d.message, d.advice).to_dict() for d in result.diagnoses]
     return Outcome(result, StepRecord(name, result.verdict, 0.0, summary, list(result.files),
-                                      result.to_dict()))
+                                      result.to_dict(), notes))
 
 
 def _load_adjustment(d: dict[str, Any]) -> tuple[Adjustment, int]:
