@@ -37,9 +37,14 @@ class Common:
         return TaskSpec(self.task, self.model, self.data)
 
     def prepare(self) -> Any:
-        """Load and check the task with these flags: an :class:`~tuner.experiment.Experiment`."""
-        from tuner.experiment import prepare
+        """Load and check the task with these flags: an :class:`~tuner.experiment.Experiment`.
 
+        An ``--out`` that cannot be written is refused first, not after the work.
+        """
+        from tuner.experiment import prepare
+        from tuner.outdir import check_writable
+
+        check_writable(self.out)
         return prepare(self.spec(), self.hp, seed=self.seed, device=self.device)
 
 
@@ -57,8 +62,8 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
         help="Set a hyperparameter (repeatable): lr, optimizer, momentum, beta1, beta2, "
              "weight_decay, batch_size, epochs, schedule, warmup_epochs, normalize, grad_clip, "
              "or one the model declares.", rich_help_panel=PANEL)], None),
-    "seed": (Annotated[int, typer.Option(help="Random seed; the same seed repeats a CPU run.",
-                                         rich_help_panel=PANEL)], 0),
+    "seed": (Annotated[int, typer.Option(min=0, help="Random seed (0 or more); the same seed "
+                                                     "repeats a CPU run.", rich_help_panel=PANEL)], 0),
     "device": (Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=PANEL)], "auto"),
     "out": (Annotated[str, typer.Option(help="Folder for results, plots and studies.",
                                         rich_help_panel=PANEL)], ".tune"),
