@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from tuner.data import Data, Normalizer, first_batch
-from tuner.engine import History, fit
+from tuner.engine import NOTHING_TO_TRAIN_HINT, History, fit, untrainable
 from tuner.errors import TuneError
 from tuner.hp import HP, ParamSpec, Suggest
 from tuner.params import TRAIN_NAMES, TrainParams, parse_hp_args, train_params_from
@@ -67,6 +67,19 @@ class Experiment:
     device: torch.device
     seed: int
     overrides: dict[str, str] = field(default_factory=dict)
+    # Why the model prepare() built cannot be trained (engine.untrainable), or None.
+    # Kept rather than raised: check-init and overfit-small report it as their finding.
+    untrainable_reason: str | None = None
+
+    def require_trainable(self) -> None:
+        """Refuse, before anything is written, to train a model with nothing to train.
+
+        Raises:
+            TuneError: the model has no parameters, or every one is frozen.
+        """
+        if self.untrainable_reason is not None:
+            raise TuneError(f"the model {self.untrainable_reason}: nothing can learn",
+                            NOTHING_TO_TRAIN_HINT)
 
     def build_model(self, *, fixed: dict[str, Any] | None = None, suggest: Suggest | None = None,
                     seed: int | None = None) -> tuple[nn.Module, HP]:
@@ -114,6 +127,8 @@ class Experiment:
 def prepare(spec: TaskSpec, hp_args: list[str] | None = None, *, seed: int = 0,
             device: str = "auto") -> Experiment:
     """Load, configure and check a task; raises :class:`TuneError` on bad input."""
+    if seed < 0:
+        raise TuneError(f"--seed {seed}: the seed must be 0 or more")
     raw = parse_hp_args(hp_args)
     params = train_params_from(raw)
     dev = resolve_device(device)
@@ -137,7 +152,7 @@ def prepare(spec: TaskSpec, hp_args: list[str] | None = None, *, seed: int = 0,
         norm = Normalizer.fit(train)
         train, val = train.map_x(norm), val.map_x(norm)
     exp = Experiment(task, params, dict(hp.values), dict(hp.declared), train.to(dev), val.to(dev),
-                     dev, seed, raw)
+                     dev, seed, raw, untrainable_reason=untrainable(model))
     check_fit(exp, model.to(dev))
     return exp
 
@@ -152,6 +167,15 @@ def check_fit(exp: Experiment, model: nn.Module) -> None:
             out = model(xb)
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        # float64 inputs (numpy's and scikit-learn's default) into a float32 model, or a
+        # model made .double(): the shape is fine, the number type is not.
+        weights = {p.dtype for p in model.parameters() if p.is_floating_point()}
+        if xb.is_floating_point() and weights and xb.dtype not in weights:
+            raise TuneError(f"the model does not accept the data: the inputs are "
+                            f"{str(xb.dtype).replace('torch.', '')} but the model's parameters are "
+                            f"{', '.join(sorted(str(w).replace('torch.', '') for w in weights))} ({first})",
+                            "convert the inputs to float32 in load_data (X.astype(np.float32), or "
+                            "tensor.float()) or the model with .float()") from None
         raise TuneError(f"the model does not accept the data: {first} "
                         f"(input batch shape {tuple(xb.shape)})",
                         "make the model's first layer match the input shape") from None

@@ -31,6 +31,7 @@ def train_and_save(exp: Experiment, out: str | Path, *,
                    on_epoch: OnEpoch | None = None) -> TrainResult:
     """Train ``exp``'s configuration once and write, to ``out``: ``model.pt``
     (the state_dict), ``history.json``, ``history.csv`` and ``curves.png``."""
+    exp.require_trainable()
     folder = out_dir(out)
     model, _ = exp.build_model()
     history = exp.fit(model, on_epoch=on_epoch)

@@ -74,6 +74,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     import optuna
 
     _check_args(mode, trials, timeout, epochs, jobs, pruner)
+    exp.require_trainable()
     # Read what exists first; the default journal is created only once the flags are known good.
     store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
     stored = _stored_attrs(store, study_name) if store is not None else None
