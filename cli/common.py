@@ -43,9 +43,14 @@ class Common:
 
     def prepare(self, recipe: Any = None) -> Any:
         """Load and check ``recipe`` (default: the flags' one): an
-        :class:`~tuner.experiment.Experiment`."""
-        from tuner.experiment import prepare
+        :class:`~tuner.experiment.Experiment`.
 
+        An ``--out`` that cannot be written is refused first, not after the work.
+        """
+        from tuner.experiment import prepare
+        from tuner.outdir import check_writable
+
+        check_writable(self.out)
         return prepare(recipe if recipe is not None else self.recipe(), self.device)
 
 
@@ -65,7 +70,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
              "weight_decay, batch_size, epochs, schedule, warmup_epochs, normalize, grad_clip, "
              "or one the model declares. [default: none]", rich_help_panel=PANEL)], None),
     "seed": (Annotated[Optional[int], typer.Option(
-        help="Random seed (0 or more); the same seed repeats a CPU run. [default: 0]",
+        min=0, help="Random seed (0 or more); the same seed repeats a CPU run. [default: 0]",
         rich_help_panel=PANEL)], None),
     "device": (Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=PANEL)], "auto"),
     "out": (Annotated[str, typer.Option(help="Folder for results, plots and studies.",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any, Callable
 
 import typer
 
 from cli.commands import checks, diagnose, lr_range, run, search, train
+from tuner.errors import TuneWarning
 
 app = typer.Typer(
     name="tune",
@@ -31,8 +34,30 @@ for module in (train, checks, lr_range, search, diagnose, run):
     module.register(app)
 
 
+def warning_printer(fallback: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints the library's
+    :class:`~tuner.errors.TuneWarning` as one ``warning: ...`` line on stderr and
+    hands any other warning to ``fallback`` (Python's own display)."""
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, TuneWarning):
+            sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
+        else:
+            fallback(message, category, *args, **kwargs)
+    return show
+
+
 def main() -> None:
-    """Entry point: usage mistakes become one ``error:`` line and exit 2."""
+    """Entry point: usage mistakes become one ``error:`` line and exit 2; the
+    library's warnings become ``warning:`` lines."""
+    with warnings.catch_warnings():
+        # Once per message, as Python's default does; entering catch_warnings forgets
+        # what an earlier command (in the same process, e.g. tests) already showed.
+        warnings.simplefilter("default", TuneWarning)
+        warnings.showwarning = warning_printer(warnings.showwarning)
+        _main()
+
+
+def _main() -> None:
     try:
         code = app(standalone_mode=False)
     except Exception as e:

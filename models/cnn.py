@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from models.shape import declare_shape
 from models.init import declare_init, initialise
 from tuner.errors import TuneError
 
 
 def build_cnn(hp, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    width = hp.int("width", 8, 256, log=True, default=32, role="capacity")
-    depth = hp.int("depth", 1, 6, default=2, role="capacity")
-    dropout = hp.float("dropout", 0.0, 0.5, default=0.0, role="regularization")
+    width, depth, dropout = declare_shape(hp, width=(8, 256, 32), depth=(1, 6, 2))
     scheme, scale = declare_init(hp)
     if len(input_shape) != 3:
         raise TuneError(f"--model cnn needs images (channels, height, width); "

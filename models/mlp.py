@@ -6,13 +6,12 @@ import math
 
 from torch import nn
 
+from models.shape import declare_shape
 from models.init import declare_init, initialise
 
 
 def build_mlp(hp, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    width = hp.int("width", 32, 1024, log=True, default=256, role="capacity")
-    depth = hp.int("depth", 1, 4, default=2, role="capacity")
-    dropout = hp.float("dropout", 0.0, 0.5, default=0.0, role="regularization")
+    width, depth, dropout = declare_shape(hp, width=(32, 1024, 256), depth=(1, 4, 2))
     scheme, scale = declare_init(hp)
 
     layers: list[nn.Module] = [nn.Flatten()]

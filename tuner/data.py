@@ -7,6 +7,14 @@ Two shapes of data, one interface:
   copy of the data set. It lives on the training device once moved there.
 * :class:`DatasetData` wraps a ``torch.utils.data.Dataset`` and batches it
   through a ``DataLoader`` (so per-sample transforms and augmentation work).
+
+Neither ends an epoch on a batch of one sample (65 samples in batches of 64):
+that lone sample joins the batch before it (a batch of 65). BatchNorm cannot
+train on one sample ("Expected more than 1 value per channel"), and merging,
+unlike dropping it as ``drop_last`` would, keeps every sample in every epoch,
+so an epoch's loss and accuracy cover the whole training set and
+overfit-small's subset is what it trains on. It changes one batch per epoch,
+so it costs nothing in the loop.
 """
 
 from __future__ import annotations
@@ -16,10 +24,27 @@ from typing import Callable, Iterator, Union
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, Subset
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def batch_bounds(n: int, batch_size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each batch of ``n`` samples, a last lone sample joined
+    to the batch before it (see the module docstring)."""
+    for start in range(0, n, batch_size):
+        stop = start + batch_size
+        if stop == n - 1 and batch_size > 1:
+            yield start, n
+            return
+        yield start, min(stop, n)
+
+
+def batch_count(n: int, batch_size: int) -> int:
+    """How many batches :func:`batch_bounds` makes of ``n`` samples."""
+    count = -(-n // batch_size)
+    return count - 1 if count > 1 and n % batch_size == 1 else count
 
 
 @dataclass
@@ -53,12 +78,12 @@ class TensorData:
         n = len(self)
         if shuffle:
             order = torch.randperm(n, generator=generator).to(x.device)
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
+            for start, stop in batch_bounds(n, batch_size):
+                idx = order[start:stop]
                 yield x[idx], y[idx]
         else:
-            for start in range(0, n, batch_size):
-                yield x[start:start + batch_size], y[start:start + batch_size]
+            for start, stop in batch_bounds(n, batch_size):
+                yield x[start:stop], y[start:stop]
 
 
 @dataclass
@@ -99,15 +124,32 @@ class DatasetData:
 
     def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
                 device: torch.device | None = None) -> Iterator[Batch]:
-        loader = DataLoader(self.dataset, batch_size=batch_size, shuffle=shuffle,
-                            generator=generator, num_workers=0,
-                            pin_memory=device is not None and device.type == "cuda")
+        n = len(self)
+        order: Sampler[int] = (RandomSampler(self.dataset, generator=generator) if shuffle
+                               else SequentialSampler(self.dataset))  # what shuffle= would use
+        loader = DataLoader(self.dataset, batch_sampler=_MergedLastBatches(order, n, batch_size),
+                            num_workers=0, pin_memory=device is not None and device.type == "cuda")
         for xb, yb in loader:
             if device is not None:
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if self.transform is not None:
                 xb = self.transform(xb)
             yield xb, yb
+
+
+class _MergedLastBatches(Sampler[list[int]]):
+    """Index batches from ``order`` as :func:`batch_bounds` cuts them."""
+
+    def __init__(self, order: Sampler[int], n: int, batch_size: int) -> None:
+        self.order, self.n, self.batch_size = order, n, batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = list(self.order)
+        for start, stop in batch_bounds(len(indices), self.batch_size):
+            yield indices[start:stop]
+
+    def __len__(self) -> int:
+        return batch_count(self.n, self.batch_size)
 
 
 Data = Union[TensorData, DatasetData]

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from tuner.data import Batch, BatchTransform, Data
+from tuner.data import Batch, BatchTransform, Data, batch_count
 from tuner.errors import TuneError
 from tuner.params import TrainParams
 
@@ -57,9 +57,30 @@ def default_groups(model: nn.Module) -> list[ParamGroup]:
     return [ParamGroup("all", [p for p in model.parameters() if p.requires_grad])]
 
 
+NOTHING_TO_TRAIN_HINT = ("build the layers in __init__ as nn.Module attributes and leave some of them "
+                         "trainable (requires_grad=True); tune check-init lists the frozen ones")
+
+
+def untrainable(model: nn.Module) -> str | None:
+    """Why no optimizer could train ``model`` ("has no parameters", "has every
+    parameter frozen (requires_grad=False)"), or ``None`` when it has something to train."""
+    params = list(model.parameters())
+    if any(p.requires_grad for p in params):
+        return None
+    return "has every parameter frozen (requires_grad=False)" if params else "has no parameters"
+
+
 def make_optimizer(model: nn.Module, params: TrainParams, lr: float | None = None,
                    groups: list[ParamGroup] | None = None) -> torch.optim.Optimizer:
-    """The optimizer over the groups active in epoch 1, each at ``lr`` times its multiplier."""
+    """The optimizer over the groups active in epoch 1, each at ``lr`` times its multiplier.
+
+    Raises:
+        TuneError: nothing to train (torch would say "optimizer got an empty
+            parameter list").
+    """
+    why = untrainable(model)
+    if why is not None:
+        raise TuneError(f"the model {why}: nothing can learn", NOTHING_TO_TRAIN_HINT)
     lr = params.lr if lr is None else lr
     active = [g for g in (groups if groups is not None else default_groups(model)) if g.active(1)]
     entries = [{"params": g.params, "lr": lr * g.lr_mult, "lr_mult": g.lr_mult, "name": g.name}
@@ -311,7 +332,7 @@ def fit(model: nn.Module, train: Data, val: Data, params: TrainParams, *, loss_f
     A NaN/inf training loss ends the run as diverged; it never raises.
     """
     epochs = epochs or params.epochs
-    steps_per_epoch = math.ceil(len(train) / params.batch_size)
+    steps_per_epoch = batch_count(len(train), params.batch_size)
     trainer = Trainer(model, params, loss_fn=loss_fn, device=device, groups=groups,
                       steps_per_epoch=steps_per_epoch, total_steps=epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)

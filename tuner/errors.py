@@ -1,9 +1,10 @@
-"""The one exception type for bad input.
+"""The one exception type for bad input, and the one warning type.
 
 Anything the user can fix (a wrong flag, a broken task file, data that does
 not fit the model) is raised as :class:`TuneError`. The CLI turns it into a
 single ``error: ...`` line on stderr and exit code 2. Any other exception is a
-bug in tune and may show a traceback.
+bug in tune and may show a traceback. What the user should know but that does
+not stop the command is a :class:`TuneWarning`, shown as one ``warning: ...`` line.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ class TuneError(Exception):
     def one_line(self) -> str:
         text = self.message if not self.hint else f"{self.message}; {self.hint}"
         return " ".join(text.split())
+
+
+class TuneWarning(UserWarning):
+    """Something the user should know that did not stop the command (a torn
+    journal record that was dropped, data that was converted).
+
+    The library never prints: it issues these through :mod:`warnings`, and the
+    CLI shows each as one ``warning: ...`` line on stderr.
+    """
 
 
 def describe_exception(e: BaseException) -> str:

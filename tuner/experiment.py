@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from tuner.data import BatchTransform, Data, Normalizer, first_batch
-from tuner.engine import History, ParamGroup, default_groups, fit
+from tuner.engine import NOTHING_TO_TRAIN_HINT, History, ParamGroup, default_groups, fit, untrainable
 from tuner.errors import TuneError
 from tuner.hp import HP, ParamSpec, Suggest
 from tuner.params import TRAIN_NAMES, TrainParams, check_params
@@ -87,6 +87,19 @@ class Experiment:
     device: torch.device
     normalizer: Normalizer | None = None
     input_shape: tuple[int, ...] = ()
+    # Why the model prepare() built cannot be trained (engine.untrainable), or None.
+    # Kept rather than raised: check-init and overfit-small report it as their finding.
+    untrainable_reason: str | None = None
+
+    def require_trainable(self) -> None:
+        """Refuse, before anything is written, to train a model with nothing to train.
+
+        Raises:
+            TuneError: the model has no parameters, or every one is frozen.
+        """
+        if self.untrainable_reason is not None:
+            raise TuneError(f"the model {self.untrainable_reason}: nothing can learn",
+                            NOTHING_TO_TRAIN_HINT)
 
     @property
     def seed(self) -> int:
@@ -149,6 +162,8 @@ def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
     The returned experiment's ``recipe`` has the model's ``--hp`` values typed
     by the model's own declarations. Raises :class:`TuneError` on bad input.
     """
+    if recipe.seed < 0:
+        raise TuneError(f"--seed {recipe.seed}: the seed must be 0 or more")
     train_fixed = {k: v for k, v in recipe.hp.items() if k in TRAIN_NAMES}
     params = check_params(dataclasses.replace(TrainParams(), **train_fixed))
     dev = resolve_device(device)
@@ -173,7 +188,7 @@ def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
         train, val = train.map_x(norm), val.map_x(norm)
     typed = recipe.with_hp({**train_fixed, **{k: hp.values[k] for k in model_fixed}})
     exp = Experiment(task, typed, params, dict(hp.values), dict(hp.declared), train.to(dev),
-                     val.to(dev), dev, norm)
+                     val.to(dev), dev, norm, untrainable_reason=untrainable(model))
     exp.input_shape = check_fit(exp, model.to(dev))
     return exp
 
@@ -189,6 +204,15 @@ def check_fit(exp: Experiment, model: nn.Module) -> tuple[int, ...]:
             out = model(xb)
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        # float64 inputs (numpy's and scikit-learn's default) into a float32 model, or a
+        # model made .double(): the shape is fine, the number type is not.
+        weights = {p.dtype for p in model.parameters() if p.is_floating_point()}
+        if xb.is_floating_point() and weights and xb.dtype not in weights:
+            raise TuneError(f"the model does not accept the data: the inputs are "
+                            f"{str(xb.dtype).replace('torch.', '')} but the model's parameters are "
+                            f"{', '.join(sorted(str(w).replace('torch.', '') for w in weights))} ({first})",
+                            "convert the inputs to float32 in load_data (X.astype(np.float32), or "
+                            "tensor.float()) or the model with .float()") from None
         raise TuneError(f"the model does not accept the data: {first} "
                         f"(input batch shape {tuple(xb.shape)})",
                         "make the model's first layer match the input shape") from None

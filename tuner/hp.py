@@ -7,6 +7,9 @@ A model declares its own hyperparameters by asking for them::
 
 Outside a search each call returns the ``--hp name=value`` override if there is
 one, else ``default``, else the middle of the range (geometric when ``log``).
+The range is a bound: ``--hp`` outside it is an error, unless the declaration
+says ``strict=False`` (the range is then only where a search looks, and the
+model itself checks what it can build).
 Inside a search the same calls become Optuna suggestions, so writing the model
 is declaring the search space. Every call is recorded in ``hp.declared`` (the
 space) and ``hp.values`` (what this build used).
@@ -39,6 +42,8 @@ class ParamSpec:
     leaves at its default (for example the built-in models' ``init``).
     ``role`` (``capacity`` or ``regularization``) tells the diagnosis policy
     which way to move it against overfitting or underfitting; numeric names only.
+    ``strict=False`` lets ``--hp`` give a number outside ``[low, high]`` (by
+    default that is an error); searches still stay inside the range.
     """
 
     name: str
@@ -49,6 +54,7 @@ class ParamSpec:
     options: tuple[Any, ...] | None = None
     default: Any = None
     search: bool = True
+    strict: bool = True
     role: str | None = None
 
     def __post_init__(self) -> None:
@@ -81,15 +87,23 @@ class ParamSpec:
         return builtins.int(round(mid)) if self.kind == "int" else mid
 
     def parse(self, text: str) -> Any:
-        """Convert the text of ``--hp name=text`` to a value of this parameter."""
-        try:
-            if self.kind == "int":
-                return builtins.int(text)
-            if self.kind == "float":
-                return builtins.float(text)
-        except ValueError:
-            raise TuneError(f"--hp {self.name}={text}: {self.name} must be "
-                            f"{'a whole number' if self.kind == 'int' else 'a number'}") from None
+        """Convert the text of ``--hp name=text`` to a value of this parameter,
+        inside the declared range unless ``strict=False``."""
+        if self.kind in ("int", "float"):
+            try:
+                value = builtins.int(text) if self.kind == "int" else builtins.float(text)
+            except ValueError:
+                raise TuneError(f"--hp {self.name}={text}: {self.name} must be "
+                                f"{'a whole number' if self.kind == 'int' else 'a number'}") from None
+            if not math.isfinite(value):
+                raise TuneError(f"--hp {self.name}={text}: {self.name} must be a finite number",
+                                f"give a value in [{_fmt(self.low)}, {_fmt(self.high)}]")
+            if self.strict and not self.low <= value <= self.high:
+                raise TuneError(f"--hp {self.name}={text}: outside the range the model declares, "
+                                f"[{_fmt(self.low)}, {_fmt(self.high)}]",
+                                f"give a value in that range, or declare hp.{self.kind}({self.name!r}, "
+                                f"..., strict=False) in build_model to allow values outside it")
+            return value
         for option in self.options or ():
             if str(option).lower() == text.lower():
                 return option
@@ -108,13 +122,17 @@ class ParamSpec:
         raise TuneError(f"--hp {self.name}={text}: {self.name} must be one of "
                         f"{', '.join(str(o) for o in self.options or ())}")
 
-    def to_dict(self, *, role: bool = False) -> dict[str, Any]:
-        """``{kind, choices}`` or ``{kind, low, high, log}`` (a search range), plus
-        ``role`` when asked and set (a declaration, as studies and histories keep it)."""
+    def to_dict(self, *, declaration: bool = False) -> dict[str, Any]:
+        """``{kind, choices}`` or ``{kind, low, high, log}`` (a search range); with
+        ``declaration``, also ``role`` and ``strict`` when set (a declaration, as
+        studies and histories keep it for the diagnosis policy)."""
         if self.kind == "choice":
             return {"kind": "choice", "choices": list(self.options or ())}
         d = {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
-        return {**d, "role": self.role} if role and self.role is not None else d
+        if declaration:
+            d.update({"role": self.role} if self.role is not None else {})
+            d.update({} if self.strict else {"strict": False})
+        return d
 
     @staticmethod
     def from_dict(name: str, d: Mapping[str, Any]) -> "ParamSpec":
@@ -122,7 +140,7 @@ class ParamSpec:
         if d["kind"] == "choice":
             return ParamSpec(name, "choice", options=tuple(d["choices"]))
         return ParamSpec(name, d["kind"], d["low"], d["high"], bool(d.get("log")),
-                         role=d.get("role"))
+                         strict=bool(d.get("strict", True)), role=d.get("role"))
 
 
 Suggest = Callable[[ParamSpec], Any]
@@ -147,15 +165,19 @@ class HP:
 
     def int(self, name: str, low: builtins.int, high: builtins.int, *, log: bool = False,
             default: builtins.int | None = None, search: bool = True,
-            role: str | None = None) -> builtins.int:
-        """A whole number in ``[low, high]``; ``role`` is ``capacity`` or ``regularization``."""
-        return self._resolve(ParamSpec(name, "int", low, high, log, None, default, search, role))
+            strict: bool = True, role: str | None = None) -> builtins.int:
+        """A whole number in ``[low, high]`` (``strict=False``: ``--hp`` may leave it);
+        ``role`` is ``capacity`` or ``regularization``."""
+        return self._resolve(ParamSpec(name, "int", low, high, log, None, default, search, strict,
+                                       role))
 
     def float(self, name: str, low: builtins.float, high: builtins.float, *, log: bool = False,
               default: builtins.float | None = None, search: bool = True,
-              role: str | None = None) -> builtins.float:
-        """A real number in ``[low, high]``; ``role`` is ``capacity`` or ``regularization``."""
-        return self._resolve(ParamSpec(name, "float", low, high, log, None, default, search, role))
+              strict: bool = True, role: str | None = None) -> builtins.float:
+        """A real number in ``[low, high]`` (``strict=False``: ``--hp`` may leave it);
+        ``role`` is ``capacity`` or ``regularization``."""
+        return self._resolve(ParamSpec(name, "float", low, high, log, None, default, search, strict,
+                                       role))
 
     def choice(self, name: str, options: Sequence[Any], *, default: Any = None,
                search: bool = True) -> Any:
@@ -180,3 +202,7 @@ class HP:
             value = spec.default_value()
         self.values[spec.name] = value
         return value
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, builtins.float) else str(v)

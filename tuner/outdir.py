@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,10 +29,36 @@ def out_dir(path: str | Path) -> Path:
     return out
 
 
+def check_writable(path: str | Path) -> None:
+    """Refuse an ``--out`` that could not be written, before any work is done and
+    without creating anything: it must be a folder (or not exist yet, under a
+    folder) that this user can write to.
+
+    Raises:
+        TuneError: ``path`` or one of its parents is a file, or the folder that
+            would hold the results is not writable.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise TuneError(f"--out {out}: exists and is not a folder", "choose another --out")
+    there = out
+    while not there.exists() and there != there.parent:
+        there = there.parent  # the folder that would be created under
+    if not there.is_dir():
+        raise TuneError(f"--out {out}: {there} is a file, not a folder", "choose another --out")
+    if not os.access(there, os.W_OK | os.X_OK):
+        raise TuneError(f"--out {out}: {'the folder' if there == out else there} is not writable",
+                        "choose a writable --out, or change the folder's permissions")
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)``, then move the result to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    """Call ``write(tmp_path)``, then move the result to ``path``.
+
+    The file gets the usual mode for new files (0644 under umask 022), as
+    ``open()`` would give it; ``tempfile.mkstemp`` would make it 0600, readable
+    by its owner only.
+    """
+    tmp = _new_temp(path)
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -40,6 +66,21 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_temp(path: Path) -> str:
+    """Create an empty, not yet existing file beside ``path`` with mode 0666 less the umask."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return str(tmp)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise TuneError(f"--out {path.parent}: cannot write {path.name} ({e.strerror})",
+                            "choose a writable --out") from None
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def save_json(path: Path, obj: Any) -> Path:

@@ -8,6 +8,7 @@ flags before paying for a torch import.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -64,7 +65,11 @@ def parse_train_value(name: str, text: str) -> Any:
     kind = {f.name: f.type for f in dataclasses.fields(TrainParams)}[name]
     try:
         if kind == "float":
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise TuneError(f"--hp {name}={text}: {name} must be a finite number",
+                                f"for example --hp {name}={getattr(TrainParams(), name)}")
+            return value
         if kind == "int":
             return int(text)
         if kind == "bool | None":
@@ -78,7 +83,8 @@ def parse_train_value(name: str, text: str) -> Any:
 
 def check_params(params: TrainParams) -> TrainParams:
     """Reject values no training run could use, naming the flag to fix."""
-    problems = []
+    problems = [(f.name, "must be a finite number") for f in dataclasses.fields(params)
+                if f.type == "float" and not math.isfinite(getattr(params, f.name))]
     if not params.lr > 0:
         problems.append(("lr", "must be > 0"))
     if params.optimizer not in OPTIMIZERS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from tuner.errors import TuneError
 VAL_FRACTION = 0.2
 SPLIT_SEED = 0
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# How a CSV cell says "no value" (pandas' defaults): never a class of its own.
+MISSING = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+           "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 
 
 def load_source(spec: str) -> tuple[TensorData, TensorData, list[str] | None]:
@@ -31,13 +35,27 @@ def load_source(spec: str) -> tuple[TensorData, TensorData, list[str] | None]:
         raise TuneError(f"--data {spec}: no such file or folder",
                         "use digits, a .npz or .csv file, or an image folder")
     if path.is_dir():
-        return load_image_dir(path)
-    if path.suffix.lower() == ".npz":
-        return (*load_npz(path), None)
-    if path.suffix.lower() == ".csv":
-        return load_csv(path)
-    raise TuneError(f"--data {spec}: unsupported file type {path.suffix!r}",
-                    "use a .npz file (arrays x, y), a .csv file, or an image folder")
+        loaded = load_image_dir(path)
+    elif path.suffix.lower() == ".npz":
+        loaded = (*load_npz(path), None)
+    elif path.suffix.lower() == ".csv":
+        loaded = load_csv(path)
+    else:
+        raise TuneError(f"--data {spec}: unsupported file type {path.suffix!r}",
+                        "use a .npz file (arrays x, y), a .csv file, or an image folder")
+    check_sizes(spec, loaded[0], loaded[1])
+    return loaded
+
+
+def check_sizes(spec: str, train: TensorData, val: TensorData) -> None:
+    """Both splits need samples, and training at least two (a batch of one cannot train
+    BatchNorm, and one sample teaches nothing)."""
+    total = len(train) + len(val)
+    if len(train) < 2 or len(val) < 1:
+        raise TuneError(f"--data {spec}: {total} sample(s) are too few to train and validate on "
+                        f"({len(train)} for training, {len(val)} for validation)",
+                        "give at least 3 samples per class (a validation split is held out of "
+                        "each class), or far more to learn anything")
 
 
 def split(x: np.ndarray, y: np.ndarray) -> tuple[TensorData, TensorData]:
@@ -125,8 +143,23 @@ def load_csv(path: Path) -> tuple[TensorData, TensorData, list[str] | None]:
 
     header = None if numeric(rows[0]) else [h.strip() for h in rows[0]]
     body = rows[1:] if header else rows
-    label_col = header.index("label") if header and "label" in header else len(rows[0]) - 1
+    if not body:
+        raise TuneError(f"--data {path}: the file has a header but no rows of data",
+                        "add one row per sample below the header")
+    width = len(rows[0])
+    for line, row in enumerate(body, start=2 if header else 1):
+        if len(row) != width:
+            raise TuneError(f"--data {path}: row {line} has {len(row)} columns, the first row {width}",
+                            "give every row the same columns")
+    label_col = header.index("label") if header and "label" in header else width - 1
     labels_text = [r[label_col].strip() for r in body]
+    missing = [i for i, v in enumerate(labels_text) if v in MISSING]
+    if missing:
+        name = f"label column {header[label_col]!r}" if header else "label column (the last)"
+        first = missing[0] + (2 if header else 1)
+        raise TuneError(f"--data {path}: the {name} is missing on {len(missing)} row(s), "
+                        f"the first on line {first} ({labels_text[missing[0]]!r})",
+                        "fill in those labels or remove the rows; a missing label is not a class")
     try:
         feats = np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in body],
                          dtype=np.float32)
@@ -159,15 +192,13 @@ def load_image_dir(path: Path) -> tuple[TensorData, TensorData, list[str]]:
 
 def read_image_folder(path: Path, classes: list[str] | None = None,
                       size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from PIL import Image
-
     classes = classes or sorted(p.name for p in path.iterdir() if p.is_dir())
     files = [(f, i) for i, c in enumerate(classes) if (path / c).is_dir()
              for f in sorted((path / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     if len(classes) < 2 or not files:
         raise TuneError(f"--data {path}: expected one sub-folder of images per class "
                         f"(found {len(classes)} folders, {len(files)} images)")
-    images = [Image.open(f) for f, _ in files]
+    images = [read_image(f) for f, _ in files]
     colour = any(im.mode not in ("L", "1", "I", "I;16", "F") for im in images)
     if size is None:
         sizes = [im.size for im in images]
@@ -178,3 +209,18 @@ def read_image_folder(path: Path, classes: list[str] | None = None,
     x = np.stack(arrays)
     x = np.transpose(x, (0, 3, 1, 2)) if colour else x[:, None]
     return x.astype(np.float32), np.array([i for _, i in files], dtype=np.int64), classes
+
+
+def read_image(path: Path) -> Any:
+    """One PIL image, decoded now (and its file closed), so that a corrupt or
+    truncated file is named here rather than failing somewhere in PIL later."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im
+    except (OSError, SyntaxError, ValueError) as e:  # PIL's ways of saying "not an image"
+        why = str(e).replace(f"'{path}'", "").strip(" :") or type(e).__name__
+        raise TuneError(f"--data: cannot read the image {path} ({why})",
+                        "remove or replace that file") from None

@@ -53,6 +53,7 @@ def train_and_save(exp: Experiment, out: str | Path, *,
     ``out/diverged/`` when the run diverged): ``model.pt`` (a self-describing
     checkpoint, see :mod:`tuner.checkpoint`), ``history.json``, ``history.csv``
     and ``curves.png``."""
+    exp.require_trainable()
     out_dir(out)
     built = exp.build()
     model = built.model
@@ -82,7 +83,7 @@ def train_and_save(exp: Experiment, out: str | Path, *,
          paths["model"])
     save_json(paths["history_json"], {**history.to_dict(), "hyperparameters": hyper,
                                       "recipe": exp.recipe.to_dict(),
-                                      "declared": {n: spec.to_dict(role=True) for n, spec in exp.space.items()},
+                                      "declared": {n: spec.to_dict(declaration=True) for n, spec in exp.space.items()},
                                       "task": exp.recipe.task.label(),
                                       "seed": exp.seed, "weights_epoch": best["epoch"]})
     write_atomic(paths["history_csv"], history.write_csv)

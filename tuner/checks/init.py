@@ -22,6 +22,7 @@ import torch
 from tuner.checks.inputs import input_findings, input_stats
 from tuner.checks.layer_probe import DEAD_FAIL, DEAD_WARN, LayerStats, Probe, probe
 from tuner.checks.sampling import sample_batch
+from tuner.engine import NOTHING_TO_TRAIN_HINT
 from tuner.experiment import Experiment
 from tuner.findings import CheckResult, Finding
 
@@ -83,10 +84,8 @@ def check_init(exp: Experiment, out: str | Path | None = None) -> CheckResult:
 def gradient_findings(pr: Probe) -> list[Finding]:
     """Nothing trainable, frozen parameters, parameters no gradient reached."""
     if not any(p.trainable for p in pr.params):
-        what = "has no parameters" if not pr.params else "has every parameter frozen (requires_grad=False)"
-        return [Finding("no-trainable-parameters", "fail", f"the model {what}: nothing can learn",
-                        "build the layers in __init__ as nn.Module attributes and do not set "
-                        "requires_grad=False on all of them")]
+        return [nothing_trainable("has every parameter frozen (requires_grad=False)" if pr.params
+                                  else "has no parameters")]
     findings = []
     frozen = [p.name for p in pr.params if not p.trainable]
     if frozen:
@@ -111,6 +110,12 @@ def gradient_findings(pr: Probe) -> list[Finding]:
             "the signal is cut on the way (dead ReLUs, a constant input, a zero multiplier); "
             "see the other findings"))
     return findings
+
+
+def nothing_trainable(why: str) -> Finding:
+    """``no-trainable-parameters``: ``why`` is :func:`tuner.engine.untrainable`'s reason."""
+    return Finding("no-trainable-parameters", "fail", f"the model {why}: nothing can learn",
+                   NOTHING_TO_TRAIN_HINT)
 
 
 def std_drift(pr: Probe) -> tuple[float | None, float | None]:

@@ -24,8 +24,9 @@ from tuner.checks.labels import label_stats
 from tuner.checks.loss import looks_like_probabilities
 from tuner.checks.overfit_findings import LOSS_DROP, TARGET_ACC, Attempt, failure_findings
 from tuner.checks.sampling import materialise
-from tuner.data import TensorData, stratified_indices
-from tuner.engine import Trainer, endless_batches, evaluate
+from tuner.checks.init import nothing_trainable
+from tuner.data import TensorData, batch_count, stratified_indices
+from tuner.engine import Trainer, endless_batches, evaluate, untrainable
 from tuner.errors import TuneError
 from tuner.experiment import Built, Experiment
 from tuner.findings import CheckResult, Finding
@@ -101,8 +102,12 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
     lrs = candidate_lrs(exp.params)
     total = max_steps * len(lrs)
     attempts: list[Attempt] = []
+    first = exp.build()
+    why = untrainable(first.model)
+    if why is not None:  # no optimizer would take it: the finding check-init gives, not a crash
+        return _untrainable_result(exp, why, len(subset), batch_size, max_steps, chance, out)
     for i, lr in enumerate(lrs):
-        built = exp.build()
+        built = first if i == 0 else exp.build()
         model = built.model
         dropouts = disable_dropout(model)
         # Progress counts each LR as a slot of max_steps, so it only moves forward.
@@ -138,6 +143,19 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
     return result
 
 
+def _untrainable_result(exp: Experiment, why: str, samples: int, batch_size: int, max_steps: int,
+                        chance: float, out: str | Path | None) -> CheckResult:
+    """The ``no-trainable-parameters`` failure, with the usual metrics (nothing tried)."""
+    metrics = {"samples": samples, "batch_size": batch_size, "max_steps": max_steps,
+               "chance_acc": chance, "dropout_layers_disabled": 0, "passed": False, "lr": None,
+               "steps": 0, "initial_loss": None, "final_loss": None, "final_acc": None,
+               "lrs_tried": [], "attempts": []}
+    result = CheckResult("overfit-small", [nothing_trainable(why)], metrics)
+    if out is not None:
+        result.save(out, "overfit_small")
+    return result
+
+
 def train_subset(exp: Experiment, built: Built, subset: TensorData, lr: float, batch_size: int,
                  max_steps: int, report: Callable[[int], None] | None) -> Attempt:
     """Train on ``subset`` with the engine until memorised, diverged, or ``max_steps``.
@@ -147,7 +165,7 @@ def train_subset(exp: Experiment, built: Built, subset: TensorData, lr: float, b
     model = built.model
     params = exp.params.replace(lr=lr, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
                                 batch_size=batch_size)
-    steps_per_epoch = math.ceil(len(subset) / batch_size)
+    steps_per_epoch = batch_count(len(subset), batch_size)
     trainer = Trainer(model, params, loss_fn=exp.task.loss_fn, device=exp.device, groups=built.groups,
                       steps_per_epoch=steps_per_epoch, total_steps=max_steps)
     attempt = Attempt(lr, trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))

@@ -12,8 +12,9 @@ declared with ``role="capacity"`` grows against underfitting and shrinks
 against overfitting; ``role="regularization"`` the other way round. A model
 that declares no roles gets changes of the training names only (weight
 decay, LR, epochs, batch size). A move never leaves the range the model
-declared; where it would, the policy says so (``best-at-edge``) with the
-change to make in the task file.
+declared (a ``strict=False`` declaration, like the built-in models' width and
+depth, may be outgrown upwards); where it would, the policy says so
+(``best-at-edge``) with the change to make in the task file.
 
 Steps: training names are multiplied by the table's factor; a declared name
 moves by one step of its declared range: x2 on a log scale, 1 for a whole
@@ -101,7 +102,9 @@ def _declared_step(spec: ParamSpec, value: float, up: bool) -> float:
         new = value + (1 if up else -1)
     else:
         new = value + (1 if up else -1) * LINEAR_STEP * (spec.high - spec.low)
-    new = min(max(new, spec.low), spec.high)
+    # A strict declaration is a bound; a non-strict one (strict=False: only where a search
+    # looks, like the built-in models' width) may be outgrown, never undercut.
+    new = max(new, spec.low) if not spec.strict else min(max(new, spec.low), spec.high)
     return int(round(new)) if spec.kind == "int" else _round(new)
 
 
@@ -156,6 +159,9 @@ def _beyond(spec: ParamSpec, up: bool) -> float:
 
 
 def at_bound(value: float, spec: ParamSpec, up: bool) -> bool:
-    """Whether ``value`` already sits at the bound of ``spec`` a move goes towards."""
+    """Whether ``value`` already sits at the bound of ``spec`` a move goes towards
+    (a non-strict declaration has no upper bound)."""
+    if up and not spec.strict:
+        return False
     bound = spec.high if up else spec.low
     return math.isclose(value, bound, rel_tol=1e-9, abs_tol=1e-12)

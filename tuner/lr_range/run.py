@@ -140,6 +140,7 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
     the task's optimizer settings; repeat ``r`` shuffles with its own seed.
     """
     check_settings(probe_lrs, iters, repeats, start_lr, end_lr, probe_iters)
+    exp.require_trainable()
     started = time.perf_counter()
     model = exp.build().model
     common = dict(loss_fn=exp.task.loss_fn, device=exp.device)

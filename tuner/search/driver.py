@@ -85,6 +85,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     import optuna
 
     check_args(mode, trials, timeout, epochs, jobs, pruner)
+    exp.require_trainable()
     # Read what exists first; the default journal is created only once the flags are known good.
     store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
     stored = _stored_attrs(store, study_name) if store is not None else None
@@ -127,7 +128,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     if stored is None:
         attrs[CREATED_AT] = datetime.now().isoformat()
         attrs[RECIPE] = exp.recipe.to_dict()
-        attrs["declared"] = {name: spec.to_dict(role=True) for name, spec in exp.space.items()}
+        attrs["declared"] = {name: spec.to_dict(declaration=True) for name, spec in exp.space.items()}
         if mode == "fine":
             _enqueue_best(store, from_study, study, the_space)
     for key, value in attrs.items():

@@ -122,7 +122,11 @@ def edge_findings(space: SearchSpace, best: Mapping[str, Any],
 
 
 def _widen_advice(spec: ParamSpec, side: str, declared: ParamSpec | None) -> str:
-    """Widen by half the span (a decade for log ranges), within what the model declares."""
+    """Widen by half the span (a decade for log ranges), within what the model declares.
+
+    A whole number's new end is a whole number at least one step out (``width`` 32
+    at the lower edge of a log range: 3, not 3.2), and a log range's stays above 0.
+    """
     low = side == "lower"
     if spec.log:
         bound = spec.low / 10 if low else spec.high * 10
@@ -130,7 +134,11 @@ def _widen_advice(spec: ParamSpec, side: str, declared: ParamSpec | None) -> str
         half = (spec.high - spec.low) / 2
         bound = max(spec.low - half, 0) if low and spec.low >= 0 else \
             (spec.low - half if low else spec.high + half)
-        bound = round(bound) if spec.kind == "int" else bound
+    if spec.kind == "int":
+        bound = (min(math.floor(bound), int(spec.low) - 1) if low
+                 else max(math.ceil(bound), int(spec.high) + 1))
+        if spec.log or spec.low >= 0:
+            bound = max(bound, 1 if spec.log else 0)
     bound = min(bound, BELOW_ONE.get(spec.name, bound))
     if declared is not None and declared.kind != "choice":
         if (low and spec.low <= declared.low) or (not low and spec.high >= declared.high):

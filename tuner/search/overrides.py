@@ -61,13 +61,27 @@ def _kind(name: str, spec: ParamSpec | None) -> str:
     return {"float": "float", "int": "int"}.get(_TRAIN_KINDS[name], "choice")
 
 
+def _range_example(name: str, kind: str, spec: ParamSpec | None) -> str:
+    """A valid ``LOW:HIGH[:log]`` for ``name``: its declared (or default) range, else a
+    typical one of its kind; whole numbers for a whole-number name."""
+    known = spec if spec is not None else TRAIN_SPACE.get(name)
+    if known is not None and known.kind != "choice":
+        low, high, log = known.low, known.high, known.log
+    else:
+        low, high, log = (16, 256, True) if kind == "int" else (1e-4, 1e-1, True)
+    if kind == "int":
+        return f"{int(low)}:{int(high)}{':log' if log else ''}"
+    return f"{low:g}:{high:g}{':log' if log else ''}"
+
+
 def _parse_range(name: str, text: str, spec: ParamSpec | None) -> dict[str, Any]:
     parts = [p.strip() for p in text.split(":")]
     log = len(parts) == 3 and parts[2].lower() == "log"
-    example = f"for example --space {name}=1e-4:1e-1:log, or choices as --space {name}=a,b,c"
+    kind = _kind(name, spec)
+    example = (f"for example --space {name}={_range_example(name, kind, spec)}, "
+               f"or choices as --space {name}=a,b,c")
     if len(parts) not in (2, 3) or (len(parts) == 3 and not log):
         raise TuneError(f"--space {name}={text}: a range is LOW:HIGH or LOW:HIGH:log", example)
-    kind = _kind(name, spec)
     if kind == "choice":
         known = spec.options if spec is not None else getattr(TRAIN_SPACE.get(name), "options", None)
         example = ",".join(str(o) for o in known) if known else "a,b,c"
@@ -81,8 +95,12 @@ def _parse_range(name: str, text: str, spec: ParamSpec | None) -> dict[str, Any]
     if not low <= high:
         raise TuneError(f"--space {name}={text}: LOW must be <= HIGH")
     if log and low <= 0:
+        floor = spec.low if spec is not None and spec.kind != "choice" and spec.low > 0 else 0
+        fix = (_range_example(name, kind, spec) if high <= floor else
+               f"{max(1, high // 1000, int(floor))}:{high}:log" if kind == "int" else
+               f"{max(high / 1000, floor):g}:{high:g}:log")
         raise TuneError(f"--space {name}={text}: a log range needs LOW > 0",
-                        f"for example --space {name}={high / 1000:g}:{high:g}:log")
+                        f"for example --space {name}={fix}")
     for end in (low, high):
         _check_value(name, end, spec, text)
     return {"low": low, "high": high, "log": log, "kind": kind}

@@ -32,7 +32,7 @@ def plot_search(study: Any, prefix: Path) -> list[Path]:
 
         pyplot()  # selects the Agg backend before Optuna touches matplotlib
         ax = plot_optimization_history(study, target_name="validation accuracy")
-        ax.set_title(f"{study.study_name}: optimisation history")
+        set_only_title(ax, f"{study.study_name}: optimisation history")
         written.append(save_figure(ax.figure, Path(f"{prefix}_history.png")))
         varied = len(done) >= 3 and any(len({repr(t.params.get(k)) for t in done}) > 1
                                         for k in done[0].params)
@@ -42,9 +42,17 @@ def plot_search(study: Any, prefix: Path) -> list[Path]:
                 ax = plot_param_importances(study, target_name="validation accuracy")
             except (ValueError, RuntimeError, ZeroDivisionError):
                 return written  # too few distinct trials for an importance estimate
-            ax.set_title(f"{study.study_name}: parameter importances")
+            set_only_title(ax, f"{study.study_name}: parameter importances")
             written.append(save_figure(ax.figure, Path(f"{prefix}_importance.png")))
     return written
+
+
+def set_only_title(ax: Any, title: str) -> None:
+    """Replace the title Optuna drew, wherever it put it (the importances plot puts
+    its own on the left, where a centred one would not cover it), with ``title``."""
+    for loc in ("left", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_title(title)
 
 
 def plot_accuracy_vs_lr(trials: list[Any], path: Path, *, title: str = "") -> Path:

@@ -15,10 +15,7 @@ journal file.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,6 @@ from tuner.errors import TuneError
 from tuner.outdir import out_dir
 
 JOURNAL_NAME = "studies.journal"
-SYNC_SECONDS = 5.0  # fsync the journal between trials at most this often
 CREATED_AT = "created_at"  # study user attr: ISO time the study was created
 
 
@@ -79,45 +75,10 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
 
 
 def _journal_backend(path: Path) -> Any:
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    """Optuna's journal file, fsynced per trial and safe against a torn last record."""
+    from tuner.search.journal import journal_backend
 
-    class TrialSyncedJournal(JournalFileBackend):
-        """Optuna's journal file, fsynced once per trial instead of once per write.
-
-        Optuna fsyncs every record (each suggestion, report and attribute: ~20
-        per trial, a millisecond or more each), a cost of the order of a short
-        trial's training. Here each record is still written and flushed to the
-        OS under the journal's lock, so other processes see it at once and a
-        crashed process loses nothing; :func:`sync_storage` fsyncs between
-        trials at most every few seconds, so a power cut loses at most the
-        last seconds of trials.
-        """
-
-        last_sync = 0.0
-
-        def append_logs(self, logs: list[dict[str, Any]]) -> None:
-            try:
-                from optuna.storages.journal._file import get_lock_file
-
-                lock, file_path = self._lock, self._file_path
-            except (ImportError, AttributeError):  # another Optuna layout: keep its own way
-                return super().append_logs(logs)
-            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-            with get_lock_file(lock):
-                with open(file_path, "ab") as f:
-                    f.write(text.encode("utf-8"))
-            return None
-
-        def sync(self, force: bool = False) -> None:
-            now = time.monotonic()
-            if force or now - self.last_sync >= SYNC_SECONDS:
-                with open(self._file_path, "ab") as f:
-                    os.fsync(f.fileno())
-                self.last_sync = now
-
-    # The symlink lock is the fast default on POSIX; Windows needs the open() lock.
-    lock = JournalFileOpenLock(str(path)) if os.name == "nt" else None
-    return TrialSyncedJournal(str(path), lock_obj=lock)
+    return journal_backend(path)
 
 
 def sync_storage(storage: Any, *, force: bool = False) -> None:
