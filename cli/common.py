@@ -29,6 +29,7 @@ class Common:
     device: str
     out: str
     json: bool
+    threads: Optional[str] = None  # commands that train: --threads N|auto
 
     @property
     def names_experiment(self) -> bool:
@@ -49,9 +50,14 @@ class Common:
         """
         from tuner.experiment import prepare
         from tuner.outdir import check_writable
+        from tuner.threads import choose_threads, parse_threads
 
         check_writable(self.out)
-        return prepare(recipe if recipe is not None else self.recipe(), self.device)
+        requested = None if self.threads is None else parse_threads(self.threads)
+        exp = prepare(recipe if recipe is not None else self.recipe(), self.device)
+        if self.threads is not None:
+            exp.threads = choose_threads(exp, requested)
+        return exp
 
 
 _OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -80,22 +86,37 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def with_common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Give ``fn(..., common: Common)`` the shared flags and clean bad-input errors."""
+# Only for the commands that train (with_common(trains=True)).
+_TRAINING_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "threads": (Annotated[str, typer.Option(
+        metavar="N|auto",
+        help="CPU threads torch trains with. auto measures a few training steps at 1 thread and "
+             "at every core and keeps the faster (OMP_NUM_THREADS, when set, wins).",
+        rich_help_panel=PANEL)], "auto"),
+}
+
+
+def with_common(fn: Callable[..., Any] | None = None, *,
+                trains: bool = False) -> Callable[..., Any]:
+    """Give ``fn(..., common: Common)`` the shared flags (and ``--threads`` when the
+    command ``trains``) and clean bad-input errors."""
+    if fn is None:
+        return functools.partial(with_common, trains=trains)
+    options = {**_OPTIONS, **(_TRAINING_OPTIONS if trains else {})}
     sig = inspect.signature(fn)
     own = [p for p in sig.parameters.values() if p.name != "common"]
     shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann)
-              for name, (ann, default) in _OPTIONS.items()]
+              for name, (ann, default) in options.items()]
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in _OPTIONS}
+        values = {name: kwargs.pop(name) for name in options}
         values["hp"] = values["hp"] or []
         return run_guarded(lambda: fn(common=Common(**values), **kwargs))
 
     wrapper.__signature__ = sig.replace(parameters=own + shared)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {**{p.name: p.annotation for p in own},
-                               **{name: ann for name, (ann, _) in _OPTIONS.items()}}
+                               **{name: ann for name, (ann, _) in options.items()}}
     return wrapper
 
 

@@ -26,11 +26,15 @@ VERDICT_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"
 SEVERITY_STYLE = {"info": "cyan", "warn": "yellow", "fail": "red"}
 
 
-def print_json(result: Any) -> None:
-    """The one JSON object of a ``--json`` run (NaN becomes null)."""
+def print_json(result: Any, exp: Any = None) -> None:
+    """The one JSON object of a ``--json`` run (NaN becomes null); with the
+    experiment a training command ran, also the ``threads`` it trained with."""
     from tuner.jsonable import to_jsonable
 
-    sys.stdout.write(json.dumps(to_jsonable(result)) + "\n")
+    data = to_jsonable(result)
+    if exp is not None and getattr(exp, "threads", None) is not None:
+        data["threads"] = exp.threads.threads
+    sys.stdout.write(json.dumps(data) + "\n")
     sys.stdout.flush()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from cli.main import main
 
 # The tests train tiny models on a 2-core CI machine: there, intra-op threads cost
 # more in synchronisation than they give (measured: test_train.py 15.1 s -> 12.4 s).
+# OMP_NUM_THREADS also makes every command's --threads auto keep one thread without
+# timing steps first (tests/test_threads.py measures that choice itself).
+os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
 TESTS = Path(__file__).parent

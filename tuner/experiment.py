@@ -23,6 +23,7 @@ from tuner.errors import TuneError
 from tuner.hp import HP, ParamSpec, Suggest
 from tuner.params import TRAIN_NAMES, TrainParams, check_params
 from tuner.recipe import Recipe
+from tuner.threads import ThreadChoice
 from tuner.task import Task, call_user, load_task
 
 
@@ -87,6 +88,7 @@ class Experiment:
     device: torch.device
     normalizer: Normalizer | None = None
     input_shape: tuple[int, ...] = ()
+    threads: ThreadChoice | None = None  # set by the CLI's --threads (tuner.threads)
     # Why the model prepare() built cannot be trained (engine.untrainable), or None.
     # Kept rather than raised: check-init and overfit-small report it as their finding.
     untrainable_reason: str | None = None

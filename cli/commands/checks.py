@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         return finish(common, run_check(exp, out=common.out, **given), render_loss)
 
     @app.command("overfit-small")
-    @with_common
+    @with_common(trains=True)
     def overfit_small(common: Common,
                       samples: Annotated[Optional[int], typer.Option(
                           min=1, help="Size of the stratified training subset to memorise. "
@@ -68,13 +68,13 @@ def register(app: typer.Typer) -> None:
 
             given = {k: v for k, v in (("samples", samples), ("max_steps", max_steps)) if v is not None}
             result = run_check(exp, out=common.out, on_step=on_step, **given)
-        return finish(common, result, render_overfit)
+        return finish(common, result, render_overfit, exp)
 
 
-def finish(common: Common, result: Any, render: Callable[[Any], None]) -> int:
+def finish(common: Common, result: Any, render: Callable[[Any], None], exp: Any = None) -> int:
     """Print the result (JSON or panel + details); exit 1 on a fail verdict."""
     if common.json:
-        print_json(result.to_dict())
+        print_json(result.to_dict(), exp)
     else:
         out.print(findings_panel(result.check, result.verdict, result.findings))
         render(result.metrics)

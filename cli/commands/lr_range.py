@@ -16,7 +16,7 @@ OUTCOME_STYLE = {"drops": "green", "flat": "dim", "exploded": "bold red"}
 
 def register(app: typer.Typer) -> None:
     @app.command("lr-range")
-    @with_common
+    @with_common(trains=True)
     def lr_range_cmd(
         common: Common,
         probe: Annotated[Optional[list[str]], typer.Option(
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             result = lr_range(exp, probe_lrs=probe_lrs, iters=iters, repeats=repeats, start_lr=start_lr,
                               end_lr=end_lr, probe_iters=probe_iters, out=common.out, on_progress=on_progress)
         if common.json:
-            print_json(result)
+            print_json(result, exp)
         else:
             render(result)
         return 0 if result.measured else 1  # no LR made the loss fall: nothing to centre a search on

@@ -16,7 +16,7 @@ SHOWN = ("findings", "suggested_lr", "range", "best_value", "trials", "pruned", 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
-    @with_common
+    @with_common(trains=True)
     def run(
         common: Common,
         rounds: Annotated[int, typer.Option(help="Diagnose → adjust → fine-search rounds after the "
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
             result = walk(exp, common.out, rounds=rounds, budget_minutes=budget, force=force,
                           restart=restart, until=until, settings=settings, on_event=on_event)
         if common.json:
-            print_json(result)
+            print_json(result, exp)
         else:
             render_end(result, exp)
         return 1 if result.sanity_failed else 0

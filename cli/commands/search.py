@@ -15,7 +15,7 @@ SHOWN_PARAMS = 8  # searched parameters shown in the top-trials table
 
 def register(app: typer.Typer) -> None:
     @app.command("search")
-    @with_common
+    @with_common(trains=True)
     def search(
         common: Common,
         coarse: Annotated[bool, typer.Option(
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
                                 timeout=timeout, epochs=epochs, jobs=jobs, lr_range=lr_range,
                                 pruner=pruner, on_trial=on_trial, restart=restart)
         if common.json:
-            print_json(result)
+            print_json(result, exp)
         else:
             render(result)
         if result.interrupted:

@@ -13,7 +13,7 @@ MAX_ROWS = 20
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
-    @with_common
+    @with_common(trains=True)
     def train(common: Common) -> int:
         """Train once with the given hyperparameters; save checkpoint, history and curves.
 
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
             result = train_and_save(exp, common.out, on_epoch=on_epoch)
         if common.json:
-            print_json(result)
+            print_json(result, exp)
         else:
             render(result)
         return 1 if result.history.diverged else 0

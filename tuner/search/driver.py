@@ -326,7 +326,8 @@ def _run(exp: Experiment, plan: Plan, store: Any, study: Any, on_trial: OnTrial 
                 if on_trial is not None and progress.done != seen[0]:
                     seen[0] = progress.done
                     on_trial(progress)
-            run_parallel(plan, exp.recipe, device=exp.device.type, watch=watch)
+            run_parallel(plan, exp.recipe, device=exp.device.type, watch=watch,
+                         threads=exp.threads.threads if exp.threads is not None else None)
     except KeyboardInterrupt:
         return True
     return False

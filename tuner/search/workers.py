@@ -18,19 +18,15 @@ from typing import Any, Callable
 from tuner.errors import TuneError
 from tuner.search.study import Plan
 from tuner.recipe import Recipe
+from tuner.threads import available_cores
 
 POLL_SECONDS = 0.5
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(jobs: int) -> int:
-    return max(1, available_cores() // max(jobs, 1))
+def threads_per_worker(jobs: int, threads: int | None = None) -> int:
+    """This machine's training threads (``--threads``' choice, else every core)
+    split among ``jobs`` workers, at least one each."""
+    return max(1, (threads or available_cores()) // max(jobs, 1))
 
 
 def _worker_main(plan: Plan, recipe: Recipe, device: str, worker: int, threads: int,
@@ -63,7 +59,7 @@ def _worker_main(plan: Plan, recipe: Recipe, device: str, worker: int, threads: 
         os._exit(1)
 
 
-def run_parallel(plan: Plan, recipe: Recipe, *, device: str,
+def run_parallel(plan: Plan, recipe: Recipe, *, device: str, threads: int | None = None,
                  watch: Callable[[], None] | None = None) -> None:
     """Run ``plan.jobs`` workers until the study is done; ``watch()`` is called
     every half second meanwhile (progress).
@@ -74,7 +70,7 @@ def run_parallel(plan: Plan, recipe: Recipe, *, device: str,
     """
     ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
     errors = ctx.SimpleQueue()
-    threads = threads_per_worker(plan.jobs)
+    threads = threads_per_worker(plan.jobs, threads)
     procs = [ctx.Process(target=_worker_main, name=f"tune-worker-{i}", daemon=True,
                          args=(plan, recipe, device, i, threads, errors))
              for i in range(plan.jobs)]

@@ -1,0 +1,68 @@
+"""--threads N|auto: the choice is made, printed with --json, and honours OMP_NUM_THREADS."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuner.errors import TuneError
+from tuner.experiment import prepare
+from tuner.recipe import Recipe
+from tuner.threads import choose_threads, parse_threads
+
+
+@pytest.fixture
+def restore_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_parse_threads():
+    assert parse_threads("auto") is None and parse_threads("3") == 3
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(TuneError):
+            parse_threads(bad)
+
+
+def test_auto_measures_the_model_quickly_and_sets_what_it_chose(monkeypatch, restore_threads):
+    import time
+
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("tuner.threads.available_cores", lambda: 2)
+    exp = prepare(Recipe(), "cpu")
+    started = time.perf_counter()
+    choice = choose_threads(exp)
+    assert time.perf_counter() - started < 1.5  # "under a second", with room for a loaded CI
+    assert choice.how == "measured" and set(choice.seconds_per_step) == {1, 2}
+    faster = min(choice.seconds_per_step, key=choice.seconds_per_step.get)
+    assert choice.threads in (1, 2) and torch.get_num_threads() == choice.threads
+    if choice.threads == 2:
+        assert faster == 2  # threads are only chosen when they measured faster
+
+
+def test_a_large_model_takes_every_core_without_timing_it_twice(monkeypatch, restore_threads):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("tuner.threads.available_cores", lambda: 2)
+    monkeypatch.setattr("tuner.threads.LARGE_STEP", 0.0)  # any step counts as slow
+    choice = choose_threads(prepare(Recipe(), "cpu"))
+    assert (choice.threads, choice.how) == (2, "large model") and list(choice.seconds_per_step) == [1]
+
+
+def test_the_environment_and_the_flag_win(monkeypatch, restore_threads):
+    exp = prepare(Recipe(), "cpu")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert (choose_threads(exp).threads, choose_threads(exp).how) == (1, "OMP_NUM_THREADS")
+    assert (choose_threads(exp, 2).threads, choose_threads(exp, 2).how) == (2, "--threads")
+
+
+def test_commands_that_train_print_their_threads(tune, restore_threads):
+    run = tune("train", "--hp", "epochs=1", "--threads", "2", "--json")
+    assert run.code == 0 and run.json()["threads"] == 2
+    assert tune("train", "--hp", "epochs=1", "--json").json()["threads"] == 1  # OMP_NUM_THREADS=1
+    bad = tune("train", "--threads", "0")
+    assert bad.code == 2 and "--threads 0" in bad.stderr
+    assert "--threads" not in tune("best", "--help").stdout  # reading a study trains nothing
