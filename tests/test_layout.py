@@ -1,5 +1,6 @@
 """The code's shape, as DESIGN.md states it: no import cycles between modules
-(lazy imports inside functions count too), and no module named for nothing
+(lazy imports inside functions count too; imports for type checking only do
+not run and do not count), and no module named for nothing
 (``core``, ``api``, ``utils``)."""
 
 from __future__ import annotations
@@ -20,11 +21,21 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def runtime_nodes(tree: ast.AST):
+    """Every node, except those under ``if TYPE_CHECKING:`` (imports for annotations
+    only, which never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        yield node
+        yield from runtime_nodes(node)
+
+
 def import_graph() -> dict[str, set[str]]:
     mods = modules()
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for name, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in runtime_nodes(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:
                     target = f"{node.module}.{alias.name}"
