@@ -12,6 +12,12 @@ own device: no per-sample Python, no loop over images.
 * Colour jitter is a few multiply-adds with per-sample factors.
 * Cutout is a mask built from per-sample corners by comparing index ranges.
 
+On small batches (64 digits of 8x8) the cost is the number of tensor
+operations, not their size (each costs microseconds to dispatch), so the
+per-sample parameters come from the table of uniforms by one ``addcmul`` with
+per-column constants computed once per setting and image size (``_plan``),
+and the steps are written to use few operations.
+
 What "zero" and "brightness" mean on normalised data
 ----------------------------------------------------
 The batches tune trains on are usually normalised per channel (mean 0, std 1).
@@ -43,7 +49,9 @@ GPU.
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -56,15 +64,16 @@ from tuner.errors import TuneError
 ASPECT = (3 / 4, 4 / 3)
 CROP_ATTEMPTS = 10
 
-# The columns of the per-sample table of uniforms.
+# The columns of the per-sample table of uniforms (and of the parameters made from it).
 _FLIP = 0
 _AREA = slice(1, 1 + CROP_ATTEMPTS)
 _ASPECT = slice(1 + CROP_ATTEMPTS, 1 + 2 * CROP_ATTEMPTS)
-_WHERE = 1 + 2 * CROP_ATTEMPTS  # 2 columns: the crop window's place along x, y
-_SHIFT = _WHERE + 2  # 2 columns: shift along x, y
-_COLOUR = _SHIFT + 2  # 3 columns: brightness, contrast, saturation
-_CUTOUT = _COLOUR + 3  # 2 columns: the square's place along x, y
-COLUMNS = _CUTOUT + 2
+_WHERE = slice(1 + 2 * CROP_ATTEMPTS, 3 + 2 * CROP_ATTEMPTS)  # the crop window's place, x then y
+_COLOUR = slice(_WHERE.stop, _WHERE.stop + 3)  # brightness, contrast, saturation factors
+# Whole-pixel draws, side by side so that one floor covers them: shift x, shift y,
+# then the cutout square's left and top.
+_WHOLE = slice(_COLOUR.stop, _COLOUR.stop + 4)
+COLUMNS = _WHOLE.stop
 
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
@@ -86,18 +95,22 @@ def augment(x: torch.Tensor, aug: Augmentation, generator: torch.Generator, *,
         raise TuneError(f"augmentation needs floating-point images; these are {x.dtype}")
     if aug.is_identity() or x.shape[0] == 0:
         return x
-    u = torch.rand(x.shape[0], COLUMNS, generator=generator, device=generator.device,
-                   dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
-    u = u.to(x.device, non_blocking=True)
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    n, c, h, w = x.shape
+    plan = _plan(aug, c, h, w, work.dtype, x.device)
+    u = torch.rand(n, COLUMNS, generator=generator, device=generator.device, dtype=work.dtype)
+    u = u.to(x.device, non_blocking=True)
+    p = torch.addcmul(plan.offset, u, plan.scale)
+    whole = torch.minimum(p[:, _WHOLE].floor(), plan.whole_max).long()  # (N, 4)
+    flipped = u[:, _FLIP] < aug.flip
     if aug.jitter > 0:
-        work = _jitter(work, u, aug.jitter, mean, std)
+        work = _jitter(work, p[:, _COLOUR], plan, mean, std)
     if aug.crop < 1:
-        work = _resample(work, u, aug)
+        work = _resample(work, p, flipped, whole, plan)
     elif aug.flip > 0 or aug.translate > 0:
-        work = _flip_shift(work, u, aug)
-    if aug.cutout > 0:
-        work = _cutout(work, u, aug.cutout)
+        work = _flip_shift(work, flipped, whole, plan)
+    if plan.cutout_side > 0:
+        work = _cutout(work, whole, plan)
     return work.to(x.dtype)
 
 
@@ -123,64 +136,98 @@ class BatchAugment:
         return f"BatchAugment({self.aug.describe()})"
 
 
+# --- constants per setting and image size ----------------------------------------------
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one setting needs on one image size, made once (see ``_plan``)."""
+
+    offset: torch.Tensor  # (COLUMNS,): parameters = offset + uniforms * scale
+    scale: torch.Tensor
+    whole_max: torch.Tensor  # (4,): the largest whole-pixel draw of each _WHOLE column
+    shift: tuple[int, int]  # largest shift in pixels, along x and y
+    cutout_side: int
+    cols: torch.Tensor  # arange(W), arange(H)
+    rows: torch.Tensor
+    base_x: torch.Tensor  # pixel centres in grid_sample's coordinates, (W,) and (H,)
+    base_y: torch.Tensor
+    luma: torch.Tensor  # (1, 3, 1, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(aug: Augmentation, c: int, h: int, w: int, dtype: torch.dtype, device: torch.device
+          ) -> _Plan:
+    kx, ky = round(aug.translate * w), round(aug.translate * h)
+    side = min(round(aug.cutout * min(h, w)), h, w)
+    log_lo, log_hi = math.log(ASPECT[0]), math.log(ASPECT[1])
+    offset, scale = [0.0] * COLUMNS, [1.0] * COLUMNS
+    ranges = [(_AREA, aug.crop, 1.0), (_ASPECT, log_lo, log_hi), (_WHERE, -1.0, 1.0),
+              (_COLOUR, 1 - aug.jitter, 1 + aug.jitter)]
+    for columns, low, high in ranges:
+        for i in range(columns.start, columns.stop):
+            offset[i], scale[i] = low, high - low
+    # floor(u * (2k + 1)) - k is uniform on the whole numbers -k..k; the square's
+    # corner is uniform on 0..side_free.
+    whole = [(-kx, 2 * kx + 1, kx), (-ky, 2 * ky + 1, ky), (0, w - side + 1, w - side),
+             (0, h - side + 1, h - side)]
+    for i, (low, width, _) in zip(range(_WHOLE.start, _WHOLE.stop), whole):
+        offset[i], scale[i] = low, width
+    def tensor(values):
+        return torch.tensor(values, dtype=dtype, device=device)
+    cols, rows = torch.arange(w, device=device), torch.arange(h, device=device)
+    return _Plan(offset=tensor(offset), scale=tensor(scale), whole_max=tensor([m for *_, m in whole]),
+                 shift=(kx, ky), cutout_side=side, cols=cols, rows=rows,
+                 base_x=(2 * cols + 1).to(dtype) / w - 1, base_y=(2 * rows + 1).to(dtype) / h - 1,
+                 luma=tensor(_LUMA).reshape(1, 3, 1, 1))
+
+
 # --- the operations ------------------------------------------------------------
 
-def _shifts(u: torch.Tensor, aug: Augmentation, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Whole-pixel shifts (dx, dy), each uniform in [-k, k] with k = round(translate * side)."""
-    kx, ky = round(aug.translate * w), round(aug.translate * h)
-    dx = (u[:, _SHIFT] * (2 * kx + 1)).floor().clamp_(max=2 * kx) - kx
-    dy = (u[:, _SHIFT + 1] * (2 * ky + 1)).floor().clamp_(max=2 * ky) - ky
-    return dx.long(), dy.long()
-
-
-def _flipped(u: torch.Tensor, aug: Augmentation) -> torch.Tensor:
-    return u[:, _FLIP] < aug.flip
-
-
-def _flip_shift(x: torch.Tensor, u: torch.Tensor, aug: Augmentation) -> torch.Tensor:
+def _flip_shift(x: torch.Tensor, flipped: torch.Tensor, whole: torch.Tensor, plan: _Plan
+                ) -> torch.Tensor:
     """Mirror and shift by whole pixels (pad with 0, crop back): an exact copy of
     pixels by one gather over the flattened image, no interpolation (one gather
     measured 1.6-3x faster than a gather per axis, and than a masked flip)."""
     n, c, h, w = x.shape
-    dx, dy = _shifts(u, aug, h, w)
-    cols = torch.arange(w, device=x.device) + dx[:, None]  # (N, W): source column before the flip
-    rows = torch.arange(h, device=x.device) + dy[:, None]  # (N, H)
-    inside = ((cols >= 0) & (cols < w))[:, None, :] & ((rows >= 0) & (rows < h))[:, :, None]
-    cols = torch.where(_flipped(u, aug)[:, None], w - 1 - cols, cols).clamp_(0, w - 1)
-    source = rows.clamp_(0, h - 1)[:, :, None] * w + cols[:, None, :]  # (N, H, W)
+    cols = plan.cols + whole[:, 0:1]  # (N, W): the source column before the flip
+    rows = plan.rows + whole[:, 1:2]  # (N, H)
+    cols_in, rows_in = cols.clamp(0, w - 1), rows.clamp(0, h - 1)
+    cols_in = torch.where(flipped[:, None], (w - 1) - cols_in, cols_in)
+    source = rows_in[:, :, None] * w + cols_in[:, None, :]
     out = x.reshape(n, c, h * w).gather(2, source.reshape(n, 1, h * w).expand(n, c, h * w))
     out = out.reshape(n, c, h, w)
-    if aug.translate > 0:
-        out = out.masked_fill(~inside[:, None], 0.0)
+    if plan.shift != (0, 0):
+        # What the shift uncovers: rows and columns whose source was clamped.
+        outside = (rows != rows_in)[:, None, :, None] | (cols != cols.clamp(0, w - 1))[:, None, None, :]
+        out = out.masked_fill(outside, 0.0)
     return out
 
 
-def _crop_windows(u: torch.Tensor, crop: float, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each sample's crop window as fractions of the side: width and height.
+def _crop_windows(p: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Each sample's crop window (N, 2): width and height as fractions of the side.
 
     As torchvision's RandomResizedCrop: area uniform in [crop, 1], aspect
     log-uniform in [3/4, 4/3], the first of 10 attempts that fits inside the
     image, else the whole image. The attempts are drawn for every sample at once.
     """
-    area = crop + (1 - crop) * u[:, _AREA]  # (N, 10)
-    log_lo, log_hi = math.log(ASPECT[0]), math.log(ASPECT[1])
-    aspect = torch.exp(log_lo + (log_hi - log_lo) * u[:, _ASPECT])  # width / height, in pixels
-    fw = torch.sqrt(area * aspect * h / w)  # window width as a fraction of W
-    fh = torch.sqrt(area / aspect * w / h)
-    fits = (fw <= 1) & (fh <= 1)
-    first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)  # first attempt that fits (0 if none)
-    fw, fh = fw.gather(1, first)[:, 0], fh.gather(1, first)[:, 0]
-    any_fits = fits.any(dim=1)
-    one = torch.ones_like(fw)
-    return torch.where(any_fits, fw, one), torch.where(any_fits, fh, one)
+    area, log_aspect = p[:, _AREA], p[:, _ASPECT]  # (N, 10) each
+    # Squared sides: width^2 = area * aspect * H / W, height^2 = area / aspect * W / H.
+    squared = area[:, None, :] * torch.stack((log_aspect, -log_aspect), 1).exp_()
+    squared[:, 0].mul_(h / w)
+    squared[:, 1].mul_(w / h)
+    fits = (squared <= 1).all(dim=1)  # (N, 10)
+    first = fits.to(torch.uint8).argmax(dim=1)  # the first attempt that fits (0 if none)
+    chosen = squared[torch.arange(len(p), device=p.device), :, first]  # (N, 2)
+    return chosen.masked_fill_(~fits.any(dim=1, keepdim=True), 1.0).sqrt_()
 
 
-def _resample(x: torch.Tensor, u: torch.Tensor, aug: Augmentation) -> torch.Tensor:
+def _resample(x: torch.Tensor, p: torch.Tensor, flipped: torch.Tensor, whole: torch.Tensor,
+              plan: _Plan) -> torch.Tensor:
     """Random resized crop, then flip, then shift: one bilinear resampling.
 
-    In grid_sample's coordinates ([-1, 1] across the image) output column ``p``
-    of a sample reads the input at ``centre + size * mirror * (p + shift)``, and
-    likewise for rows. No rotation, so the sampling grid is separable: it is
+    In grid_sample's coordinates ([-1, 1] across the image) output column ``j``
+    of a sample reads the input at ``centre + size * mirror * (base_j + shift)``,
+    and likewise for rows. No rotation, so the sampling grid is separable: it is
     built from one (N, W) and one (N, H) table rather than by ``affine_grid``,
     which lets two cheap edits on those tables replace passes over the batch:
 
@@ -191,76 +238,71 @@ def _resample(x: torch.Tensor, u: torch.Tensor, aug: Augmentation) -> torch.Tens
       the window).
     """
     n, _, h, w = x.shape
-    fw, fh = _crop_windows(u, aug.crop, h, w)
+    size = _crop_windows(p, h, w)  # (N, 2)
     # The window's centre, uniform over the places where it fits inside the image.
-    cx = (2 * u[:, _WHERE] - 1) * (1 - fw)
-    cy = (2 * u[:, _WHERE + 1] - 1) * (1 - fh)
-    sx = torch.where(_flipped(u, aug), -fw, fw)
-    dx, dy = _shifts(u, aug, h, w)
-    gx = _axis_grid(cx, sx, dx, w)
-    gy = _axis_grid(cy, fh, dy, h)
+    centre = p[:, _WHERE] * (1 - size)
+    size[:, 0] = torch.where(flipped, -size[:, 0], size[:, 0])
+    gx = _axis_grid(centre[:, 0], size[:, 0], whole[:, 0], plan.base_x, plan.shift[0])
+    gy = _axis_grid(centre[:, 1], size[:, 1], whole[:, 1], plan.base_y, plan.shift[1])
     grid = torch.stack((gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)), dim=-1)
-    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="zeros",
-                         align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _axis_grid(centre: torch.Tensor, size: torch.Tensor, shift: torch.Tensor, side: int
-               ) -> torch.Tensor:
+def _axis_grid(centre: torch.Tensor, size: torch.Tensor, shift: torch.Tensor,
+               base: torch.Tensor, largest_shift: int) -> torch.Tensor:
     """(N, side) sample coordinates along one axis; see :func:`_resample`."""
-    pixel = torch.arange(side, device=centre.device)
-    shifted = pixel + shift[:, None]  # the pixel of the resized crop each output pixel shows
-    coord = centre[:, None] + size[:, None] * ((2 * shifted + 1).to(centre.dtype) / side - 1)
+    side = len(base)
+    if largest_shift == 0:
+        coord = torch.addcmul(centre[:, None], size[:, None], base)
+    else:
+        # Output pixel j shows pixel j + shift of the resized crop.
+        moved = base + (2 / side) * shift[:, None].to(base.dtype)  # (N, side)
+        coord = torch.addcmul(centre[:, None], size[:, None], moved)
     edge = 1 - 1 / side
     coord = coord.clamp(-edge, edge)
-    return torch.where((shifted >= 0) & (shifted < side), coord, torch.full_like(coord, -4.0))
+    if largest_shift:
+        coord = coord.masked_fill(moved.abs() > 1, -4.0)  # beyond the crop: the 0 padding
+    return coord
 
 
-def _channel_stats(stat: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
-    if stat is None:
-        return None
-    return stat.to(device=x.device, dtype=x.dtype).reshape(1, x.shape[1], 1, 1)
-
-
-def _jitter(x: torch.Tensor, u: torch.Tensor, strength: float,
+def _jitter(x: torch.Tensor, factors: torch.Tensor, plan: _Plan,
             mean: torch.Tensor | None, std: torch.Tensor | None) -> torch.Tensor:
     """Brightness, contrast and (for 3 channels) saturation, each factor uniform
     in [1 - s, 1 + s] per sample, on the raw colours (torchvision's definitions,
-    in a fixed order, without clamping)."""
+    in a fixed order, without clamping).
+
+    Brightness scales the grey mean with the image, so contrast after brightness
+    is ``b * lerp(grey_mean, raw, k)``: one blend, then one multiply.
+    """
     n, c = x.shape[:2]
-    m, s = _channel_stats(mean, x), _channel_stats(std, x)
-    raw = x if m is None else x * (s if s is not None else 1) + m
-    factors = (1 - strength + 2 * strength * u[:, _COLOUR:_COLOUR + 3]).to(x.dtype)
-    b, k, sat = (factors[:, i].reshape(n, 1, 1, 1) for i in range(3))
-    raw = raw * b
-    grey = _grey(raw)  # (N, 1, H, W)
-    raw = k * raw + (1 - k) * grey.mean(dim=(2, 3), keepdim=True)
+    m = None if mean is None else mean.to(device=x.device, dtype=x.dtype).reshape(1, c, 1, 1)
+    s = None if std is None else std.to(device=x.device, dtype=x.dtype).reshape(1, c, 1, 1)
+    raw = x
+    if s is not None:
+        raw = raw * s
+    if m is not None:
+        raw = raw + m
+    b, k, sat = factors.t().reshape(3, n, 1, 1, 1).unbind(0)
+    channel_means = raw.mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1)
+    grey_mean = (channel_means * plan.luma).sum(1, keepdim=True) if c == 3 else \
+        channel_means.mean(1, keepdim=True)
+    raw = torch.lerp(grey_mean.expand_as(raw), raw, k.expand_as(raw)) * b
     if c == 3:
-        raw = sat * raw + (1 - sat) * _grey(raw)
-    if m is None:
-        return raw
-    return (raw - m) / (s if s is not None else 1)
+        grey = (raw * plan.luma).sum(1, keepdim=True)
+        raw = torch.lerp(grey.expand_as(raw), raw, sat.expand_as(raw))
+    if m is not None:
+        raw = raw - m
+    if s is not None:
+        raw = raw / s
+    return raw
 
 
-def _grey(x: torch.Tensor) -> torch.Tensor:
-    """Luma for 3 channels, the channel mean otherwise; (N, 1, H, W)."""
-    if x.shape[1] == 3:
-        weights = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
-        return (x * weights).sum(dim=1, keepdim=True)
-    return x.mean(dim=1, keepdim=True)
-
-
-def _cutout(x: torch.Tensor, u: torch.Tensor, cutout: float) -> torch.Tensor:
+def _cutout(x: torch.Tensor, whole: torch.Tensor, plan: _Plan) -> torch.Tensor:
     """Zero a square of side round(cutout * min(H, W)) pixels per sample, placed
     uniformly where it fits whole inside the image."""
-    _, _, h, w = x.shape
-    side = min(round(cutout * min(h, w)), h, w)
-    if side == 0:
-        return x
-    left = (u[:, _CUTOUT] * (w - side + 1)).floor().long().clamp_(max=w - side)
-    top = (u[:, _CUTOUT + 1] * (h - side + 1)).floor().long().clamp_(max=h - side)
-    cols = torch.arange(w, device=x.device)
-    rows = torch.arange(h, device=x.device)
-    in_cols = (cols >= left[:, None]) & (cols < left[:, None] + side)  # (N, W)
-    in_rows = (rows >= top[:, None]) & (rows < top[:, None] + side)  # (N, H)
-    square = in_rows[:, None, :, None] & in_cols[:, None, None, :]
-    return x.masked_fill(square, 0.0)
+    side = plan.cutout_side
+    from_left = plan.cols - whole[:, 2:3]  # (N, W)
+    from_top = plan.rows - whole[:, 3:4]
+    in_cols = (from_left >= 0) & (from_left < side)
+    in_rows = (from_top >= 0) & (from_top < side)
+    return x.masked_fill(in_rows[:, None, :, None] & in_cols[:, None, None, :], 0.0)
