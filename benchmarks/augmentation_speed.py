@@ -4,7 +4,11 @@ Three comparisons, each measured side by side in one run: the two sides of a
 pair run back to back, alternating which goes first, and the printed ratio is
 the median over repeats of the paired ratios (so a slow spell of the machine
 lands on both halves of a pair). Torch threads are pinned (``--threads``, 1 by
-default) so the two sides get the same CPU.
+default) so the two sides get the same CPU. On the CPU the clock is the
+process's CPU time (``--clock``): on a machine shared with other jobs, wall
+time also counts the moments the process waits for a core, and that noise
+swamped the differences measured here (the same training step read 3.4 ms
+and 7.2 ms of wall time a minute apart, 3.4 ms and 3.4 ms of CPU time).
 
 (a) Op cost per batch: ``tuner.augment`` (plain batched torch) against kornia's
     augmentation module (also one draw per sample), each of the five operations
@@ -21,7 +25,7 @@ default) so the two sides get the same CPU.
     (target >= 3). PyPI's torchvision only imports beside its own torch: run
     this script in a venv that has a matching pair to get the torchvision row.
 
-    python benchmarks/augmentation_speed.py [--repeats 9] [--threads 1] [--device cpu]
+    python benchmarks/augmentation_speed.py [--repeats 9] [--threads 1] [--device cpu] [--clock auto]
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def paired(sides: dict[str, Callable[[], None]], repeats: int, device: torch.device
            ) -> tuple[dict[str, float], float]:
     """Median seconds of each of two sides, and the median of the paired ratios
@@ -70,10 +77,10 @@ def paired(sides: dict[str, Callable[[], None]], repeats: int, device: torch.dev
     for r in range(repeats):
         for name, fn in ((a, fa), (b, fb)) if r % 2 == 0 else ((b, fb), (a, fa)):
             sync(device)
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
             sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(CLOCK() - start)
     ratio = statistics.median(tb / ta for ta, tb in zip(times[a], times[b]))
     return {k: statistics.median(v) for k, v in times.items()}, ratio
 
@@ -305,11 +312,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", choices=["a", "b"], help="run (a) only, or (b) and (c) only")
+    ap.add_argument("--clock", choices=["auto", "cpu", "wall"], default="auto",
+                    help="cpu: the process's CPU time, which leaves out the time other "
+                         "processes hold the cores (a shared machine); auto: cpu on the CPU "
+                         "device, wall on a GPU")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    global CLOCK
+    clock = args.clock if args.clock != "auto" else ("cpu" if device.type == "cpu" else "wall")
+    CLOCK = time.process_time if clock == "cpu" else time.perf_counter
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {device}, "
-          f"{args.repeats} paired repeats")
+          f"{args.repeats} paired repeats, {clock} clock")
     if args.only != "b":
         op_cost(args.repeats, device, args.calls)
     if args.only != "a":

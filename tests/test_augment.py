@@ -87,6 +87,17 @@ def test_the_same_seed_repeats_and_another_seed_differs(digits):
     assert not torch.equal(first, second)
 
 
+def test_a_transform_gives_the_kth_sample_the_kth_draw_whatever_the_batches():
+    x = torch.rand(1500, 3, 6, 6, generator=gen())
+    whole = ALL.transform(4)(x)  # more than the 1024 samples drawn at a time
+    assert whole.shape == x.shape
+    in_batches = ALL.transform(4)
+    first = torch.cat([in_batches(x[i:i + 64]) for i in range(0, 1024, 64)])
+    assert torch.equal(first, ALL.transform(4)(x[:1024]))
+    # The stream goes on past its first 1024 draws, and differs from them.
+    assert not torch.equal(in_batches(x[:64]), first[:64])
+
+
 def test_every_sample_draws_its_own(digits):
     """A batch of copies of one image comes back as many different images."""
     same = digits[:1].expand(64, -1, -1, -1).contiguous()
