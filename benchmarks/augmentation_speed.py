@@ -22,8 +22,11 @@ and 7.2 ms of wall time a minute apart, 3.4 ms and 3.4 ms of CPU time).
     ``__getitem__`` when torchvision imports, and the same operations written
     per sample in plain torch (what such a pipeline does for each image, with
     less Python around it). Ratio = tune samples/s / per-sample samples/s
-    (target >= 3). PyPI's torchvision only imports beside its own torch: run
-    this script in a venv that has a matching pair to get the torchvision row.
+    (target >= 3). A "data only" row under each times the same two pipelines
+    delivering the batches without a model: the training ratio tends to 1 as
+    the model's step outgrows the augmentation, and that row shows by how much
+    the pipeline itself differs. PyPI's torchvision only imports beside its own
+    torch: run this script in a venv with a matching pair for the torchvision rows.
 
     python benchmarks/augmentation_speed.py [--repeats 9] [--threads 1] [--device cpu] [--clock auto]
 """
@@ -160,6 +163,16 @@ def train_in_memory(model, x, y, epochs, batch_size, transform, seed=0) -> None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
+
+def batches_in_memory(x, y, epochs, batch_size, transform, seed=0) -> None:
+    """The hand-written loop's data side only: shuffle, index, augment."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(y), generator=g).to(x.device)
+        for i in range(0, len(y), batch_size):
+            idx = perm[i:i + batch_size]
+            transform(x[idx]), y[idx]
 
 
 def train_loader(model, loader, epochs, device) -> None:
@@ -301,6 +314,14 @@ def throughput(repeats: int, device: torch.device) -> tuple[list[float], list[fl
             }, repeats, device)
             speedups.append(ratio)
             print(f"    {name:<20} {which:<24} {samples / t['per-sample']:>9,.0f} samples/s   "
+                  f"tune {samples / t['tune']:>9,.0f} samples/s   ratio {ratio:.2f}")
+            # The data pipeline alone (no model): what bounds the ratio above when the
+            # model's own step costs more than the augmentation.
+            t, ratio = paired({
+                "tune": lambda: batches_in_memory(x, y, epochs, bs, aug),
+                "per-sample": lambda: [None for _ in range(epochs) for _ in loader],
+            }, repeats, device)
+            print(f"    {'  data only':<20} {which:<24} {samples / t['per-sample']:>9,.0f} samples/s   "
                   f"tune {samples / t['tune']:>9,.0f} samples/s   ratio {ratio:.2f}")
     return on_off, speedups
 
