@@ -275,4 +275,6 @@ def test_from_values_reads_the_five_names_and_ignores_the_rest():
     assert aug == Augmentation(flip=0.5, cutout=0.25)
     assert aug.describe() == "flip=0.5 cutout=0.25"
     assert Augmentation().describe() == "none"
+    with pytest.raises(TuneError, match=r"--hp crop=big: crop must be a number in \(0, 1\]"):
+        Augmentation.from_values({"crop": "big"})
     assert Augmentation(**STRONG).to_dict() == STRONG

@@ -99,6 +99,9 @@ def test_parse_views_names_the_sets_or_auto():
         parse_views("flip,mirror")
     with pytest.raises(TuneError, match="no view"):
         parse_views(",")
+    with pytest.raises(TuneError, match="auto chooses among all the views") as err:
+        parse_views("auto,flip")
+    assert "--tta auto alone" in err.value.hint
 
 
 def test_views_need_image_samples():

@@ -98,6 +98,9 @@ def parse_views(request: str | Sequence[str]) -> tuple[tuple[str, ...], bool]:
     names = [p for p in names if p]
     if names == [AUTO]:
         return SET_NAMES, True
+    if AUTO in names:
+        raise TuneError(f"--tta {','.join(names)}: {AUTO} chooses among all the views by itself",
+                        f"use --tta {AUTO} alone, or name the views")
     unknown = [p for p in names if p not in VIEW_SETS]
     if unknown or not names:
         raise TuneError(f"--tta {','.join(names) or repr('')}: "
@@ -177,7 +180,10 @@ def run_views(model: nn.Module, data: Any, sets: Sequence[str], *, batch_size: i
     ``data`` is tune's ``TensorData``/``DatasetData`` (anything with
     ``batches(batch_size, shuffle=False, device=...)`` yielding ``(x, y)``),
     or a tensor of inputs. The model's train/eval mode is restored after."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
     if isinstance(data, torch.Tensor):
         def batches() -> Iterable[torch.Tensor]:
             for i in range(0, len(data), batch_size):

@@ -123,7 +123,11 @@ class Augmentation:
         for name in NAMES:
             value = values.get(name) if isinstance(values, Mapping) else getattr(values, name, None)
             if value is not None:
-                picked[name] = float(value)
+                try:
+                    picked[name] = float(value)
+                except (TypeError, ValueError):
+                    raise TuneError(f"--hp {name}={value}: {name} must be a number in "
+                                    f"{range_text(name)} ({MEANINGS[name]})") from None
         return Augmentation(**picked)
 
     def is_identity(self) -> bool:
