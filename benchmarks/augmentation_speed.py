@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from models.cnn import build_cnn
 from tuner.augment import Augmentation
+from tuner.augment.batch import BatchAugment, augment
 from tuner.hp import HP
 
 # All five on, at the top of the coarse search space's ranges (the costliest setting).
@@ -130,7 +131,7 @@ def op_cost(repeats: int, device: torch.device, calls: int) -> list[float]:
 
                 def ours() -> None:
                     for _ in range(calls):
-                        aug(x, gen)
+                        augment(x, aug, gen)
 
                 def theirs() -> None:
                     for _ in range(calls):
@@ -280,7 +281,7 @@ def throughput(repeats: int, device: torch.device) -> tuple[list[float], list[fl
     on_off = []
     for name, model, x, y, bs, epochs in tasks(device):
         samples = epochs * len(y)
-        aug = ALL.transform(0)
+        aug = BatchAugment(ALL, 0)
         t, ratio = paired({
             "off": lambda: train_in_memory(copy.deepcopy(model), x, y, epochs, bs, None),
             "on": lambda: train_in_memory(copy.deepcopy(model), x, y, epochs, bs, aug),
@@ -307,7 +308,7 @@ def throughput(repeats: int, device: torch.device) -> tuple[list[float], list[fl
                                 shuffle=True, generator=torch.Generator().manual_seed(0),
                                 num_workers=0)
             samples = epochs * len(y)
-            aug = ALL.transform(0)
+            aug = BatchAugment(ALL, 0)
             t, ratio = paired({
                 "tune": lambda: train_in_memory(copy.deepcopy(model), x, y, epochs, bs, aug),
                 "per-sample": lambda: train_loader(copy.deepcopy(model), loader, epochs, device),

@@ -106,12 +106,16 @@ def _measure(exp: Experiment, cores: int) -> ThreadChoice:
         built.model.train()
 
         def per_step(threads: int, steps: int) -> float:
+            """Seconds per step over at most ``steps`` steps, stopping early once
+            TIMED_SECONDS have passed (a setting that is slow shows it soon)."""
             torch.set_num_threads(threads)
             trainer.step(xb, yb)  # warm-up: thread pools and allocations
             start = time.perf_counter()
-            for _ in range(steps):
+            done = 0
+            while done < steps and (done < 1 or time.perf_counter() - start < TIMED_SECONDS):
                 trainer.step(xb, yb)
-            return (time.perf_counter() - start) / steps
+                done += 1
+            return (time.perf_counter() - start) / done
 
         one = per_step(1, 1)
         if one >= LARGE_STEP:

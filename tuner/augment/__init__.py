@@ -14,15 +14,15 @@ cutout      side of a zeroed square as a fraction of the image side, at a random
             place
 ==========  =====================================================================  =====
 
-:class:`Augmentation` holds the five values and validates them. It is callable on
-a batch ``(N, C, H, W)``: every sample gets its own random draw, the whole batch
-is transformed at once on its own device (:mod:`tuner.augment.batch` holds the
-torch code). :func:`check_image_samples` is the one check that data takes
+:class:`Augmentation` holds the five values and validates them;
+:mod:`tuner.augment.batch` applies them to a batch ``(N, C, H, W)``
+(``augment(x, aug, generator)``, or ``BatchAugment(aug, seed)`` as the training
+loop's transform): every sample gets its own random draw, the whole batch is
+transformed at once on its own device. :func:`check_image_samples` is the one check that data takes
 augmentation at all.
 
-This module itself does not import torch (``batch`` is imported when a batch is
-first augmented), so the torch-free parameter parsing can validate these names
-before torch loads.
+This module does not import torch, so the torch-free parameter parsing can
+validate these names before torch loads.
 """
 
 from __future__ import annotations
@@ -30,14 +30,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from tuner.errors import TuneError
 
-if TYPE_CHECKING:
-    import torch
-
-    from tuner.augment.batch import BatchAugment
 
 NAMES: tuple[str, ...] = ("flip", "crop", "translate", "jitter", "cutout")
 
@@ -144,19 +140,6 @@ class Augmentation:
 
     def to_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
-
-    def __call__(self, x: "torch.Tensor", generator: "torch.Generator", *,
-                 mean: "torch.Tensor | None" = None,
-                 std: "torch.Tensor | None" = None) -> "torch.Tensor":
-        from tuner.augment.batch import augment
-        return augment(x, self, generator, mean=mean, std=std)
-
-    def transform(self, seed: "int | torch.Generator", *, mean: "torch.Tensor | None" = None,
-                  std: "torch.Tensor | None" = None) -> "BatchAugment":
-        """A ``batch -> batch`` callable drawing from its own generator (a CPU
-        generator seeded with ``seed``, or the generator given)."""
-        from tuner.augment.batch import BatchAugment
-        return BatchAugment(self, seed, mean=mean, std=std)
 
 
 OFF = Augmentation()
