@@ -80,7 +80,8 @@ def run_plain_optuna(spec, seed: int) -> tuple[float, int, dict]:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     exp = prepare(Recipe.from_flags(**spec, seed=seed), "cpu")
-    space = default_space(exp.space, fixed=exp.overrides, train_fixed=exp.params.to_dict())
+    space = default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict(),
+                          images=exp.images)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.NopPruner())
     # tune's own trial (same sampling, engine and recording), without pruning.

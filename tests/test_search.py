@@ -18,7 +18,10 @@ from conftest import run_tune
 from tuner.search import SearchSpace, is_narrower
 
 # The demo (an MLP on digits), its architecture kept small so trials are fast.
-SMALL = ["--space", "width=32:256:log", "--space", "depth=1:2", "--space", "dropout=0:0.2"]
+# Augmentation off: these tests are about the search itself (tests/test_augment_search.py
+# covers searching augmentation).
+SMALL = ["--space", "width=32:256:log", "--space", "depth=1:2", "--space", "dropout=0:0.2",
+         "--hp", "augment=false"]
 KEYS = {"study", "storage", "best", "trials", "completed", "pruned", "failed", "space", "epochs_spent"}
 
 
@@ -143,7 +146,8 @@ def test_two_jobs_complete_the_exact_number_of_trials(tune):
 
 def test_a_diverged_trial_fails_with_its_reason_and_the_search_goes_on(tune):
     run = tune("search", "--trials", "5", "--epochs", "1", "--hp", "optimizer=sgd",
-               "--hp", "width=64", "--hp", "depth=1", "--space", "lr=0.01,1000", "--seed", "3", "--json")
+               "--hp", "augment=false", "--hp", "width=64", "--hp", "depth=1",
+               "--space", "lr=0.01,1000", "--seed", "3", "--json")
     assert run.code == 0, run.stderr
     result = run.json()
     assert result["trials"] == 5 and result["failed"] >= 1 and result["completed"] >= 1
@@ -243,7 +247,7 @@ def test_any_optuna_storage_url_works_and_its_password_is_masked(tune):
     (("best", "--format", "yaml"), "--format yaml"),
     (("search", "--hp", "lr=0.01", "--hp", "weight_decay=0", "--hp", "batch_size=64",
       "--hp", "optimizer=adam", "--hp", "beta1=0.9", "--hp", "width=64", "--hp", "depth=1",
-      "--hp", "dropout=0"), "nothing left to search"),
+      "--hp", "dropout=0", "--hp", "augment=false"), "nothing left to search"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tune, args, words):
     run = tune(*args)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tuner.augment import Augmentation, check_image_samples, takes_augmentation
 from tuner.data import BatchTransform, Data, Normalizer, first_batch
 from tuner.engine import NOTHING_TO_TRAIN_HINT, History, ParamGroup, default_groups, fit, untrainable
 from tuner.errors import TuneError
@@ -25,6 +26,9 @@ from tuner.params import TRAIN_NAMES, TrainParams, check_params
 from tuner.recipe import Recipe
 from tuner.threads import ThreadChoice
 from tuner.task import Task, call_user, load_task
+
+
+AUGMENT_SEED_OFFSET = 0x5EED  # augmentation draws: a stream apart from the shuffling's
 
 
 def seed_everything(seed: int) -> None:
@@ -112,12 +116,16 @@ class Experiment:
         """The names held fixed with ``--hp`` (a search does not sample them)."""
         return dict(self.recipe.hp)
 
-    def build(self, *, suggest: Suggest | None = None, seed: int | None = None) -> Built:
+    def build(self, *, suggest: Suggest | None = None, seed: int | None = None,
+              params: TrainParams | None = None) -> Built:
         """A freshly initialised model on the device (seeded, so repeatable), with its
         parameter groups and training transform.
 
         With ``suggest`` (a search trial) only the recipe's fixed names stay
         fixed; every other searchable hyperparameter is asked of ``suggest``.
+        ``params`` are the training settings this model will train with (a
+        trial's sampled ones; default this experiment's): its augmentation
+        becomes the transform.
         """
         seed_everything(self.seed if seed is None else seed)
         base = self.model_hp if suggest is None else {
@@ -127,7 +135,35 @@ class Experiment:
         if not isinstance(model, nn.Module):
             raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
         model = model.to(self.device)
-        return Built(model, hp, default_groups(model), None)
+        return Built(model, hp, default_groups(model), self.augmentation(params or self.params))
+
+    def augmentation(self, params: TrainParams) -> BatchTransform | None:
+        """The training batch transform ``params`` ask for (None when every
+        augmentation is off). Its draws come from a stream of their own, seeded
+        from the experiment's seed, so a CPU run repeats; jitter acts on the raw
+        colours through the normaliser's statistics."""
+        aug = Augmentation.from_values(params)
+        if aug.is_identity():
+            return None
+        from tuner.augment.batch import BatchAugment
+
+        norm = self.normalizer
+        return BatchAugment(aug, AUGMENT_SEED_OFFSET + self.seed,
+                            mean=None if norm is None else norm.mean,
+                            std=None if norm is None else norm.std)
+
+    @property
+    def declared(self) -> dict[str, ParamSpec]:
+        """What the diagnosis policy may move: the model's declarations and, on
+        image data, augmentation (see :func:`tuner.search.space.declarations`)."""
+        from tuner.search.space import declarations
+
+        return declarations(self.space, images=self.images)
+
+    @property
+    def images(self) -> bool:
+        """Whether the samples are images (channels, height, width): augmentation applies."""
+        return takes_augmentation(self.input_shape)
 
     def fit(self, built: Built, params: TrainParams | None = None, **kwargs: Any) -> History:
         """Train ``built`` with the one engine on this experiment's data."""
@@ -192,6 +228,7 @@ def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
     exp = Experiment(task, typed, params, dict(hp.values), dict(hp.declared), train.to(dev),
                      val.to(dev), dev, norm, untrainable_reason=untrainable(model))
     exp.input_shape = check_fit(exp, model.to(dev))
+    check_image_samples(exp.input_shape, Augmentation.from_values(params))
     return exp
 
 

@@ -41,7 +41,10 @@ class ParamSpec:
     ``search=False`` marks a setting that ``--hp`` can change but a search
     leaves at its default (for example the built-in models' ``init``).
     ``role`` (``capacity`` or ``regularization``) tells the diagnosis policy
-    which way to move it against overfitting or underfitting; numeric names only.
+    which way to move it against overfitting or underfitting; numeric names only
+    (a number, or a choice of numbers). ``descending`` says that a *smaller*
+    value means more of the role (a crop's area fraction: less area, stronger
+    augmentation).
     ``strict=False`` lets ``--hp`` give a number outside ``[low, high]`` (by
     default that is an error); searches still stay inside the range.
     """
@@ -56,11 +59,14 @@ class ParamSpec:
     search: bool = True
     strict: bool = True
     role: str | None = None
+    descending: bool = False
 
     def __post_init__(self) -> None:
-        if self.role is not None and (self.role not in ROLES or self.kind == "choice"):
+        numeric = self.kind != "choice" or all(  # bools order too: off < on
+            isinstance(o, (builtins.int, builtins.float)) for o in self.options or ())
+        if self.role is not None and (self.role not in ROLES or not numeric):
             raise TuneError(f"hp.{self.kind}({self.name!r}, role={self.role!r}): role must be one of "
-                            f"{', '.join(ROLES)}, on an int or float")
+                            f"{', '.join(ROLES)}, on a number")
         if self.kind == "choice":
             if not self.options:
                 raise TuneError(f"hp.choice({self.name!r}) needs at least one option")
@@ -127,20 +133,23 @@ class ParamSpec:
         ``declaration``, also ``role`` and ``strict`` when set (a declaration, as
         studies and histories keep it for the diagnosis policy)."""
         if self.kind == "choice":
-            return {"kind": "choice", "choices": list(self.options or ())}
-        d = {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
+            d: dict[str, Any] = {"kind": "choice", "choices": list(self.options or ())}
+        else:
+            d = {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
         if declaration:
             d.update({"role": self.role} if self.role is not None else {})
             d.update({} if self.strict else {"strict": False})
+            d.update({"descending": True} if self.descending else {})
         return d
 
     @staticmethod
     def from_dict(name: str, d: Mapping[str, Any]) -> "ParamSpec":
         """The inverse of :meth:`to_dict` (``default`` and ``search`` are not kept)."""
+        extra = {"strict": bool(d.get("strict", True)), "role": d.get("role"),
+                 "descending": bool(d.get("descending", False))}
         if d["kind"] == "choice":
-            return ParamSpec(name, "choice", options=tuple(d["choices"]))
-        return ParamSpec(name, d["kind"], d["low"], d["high"], bool(d.get("log")),
-                         strict=bool(d.get("strict", True)), role=d.get("role"))
+            return ParamSpec(name, "choice", options=tuple(d["choices"]), **extra)
+        return ParamSpec(name, d["kind"], d["low"], d["high"], bool(d.get("log")), **extra)
 
 
 Suggest = Callable[[ParamSpec], Any]

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from tuner.augment import augmentation_problems
 from tuner.errors import TuneError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -39,6 +40,14 @@ class TrainParams:
     warmup_epochs: float = 0.0
     normalize: bool | None = None
     grad_clip: float = 0.0
+    # Training-time augmentation of image batches (tuner.augment): all off by default;
+    # augment=False turns all five off at once (the search's on/off gate).
+    augment: bool = True
+    flip: float = 0.0
+    crop: float = 1.0
+    translate: float = 0.0
+    jitter: float = 0.0
+    cutout: float = 0.0
 
     def replace(self, **changes: Any) -> "TrainParams":
         """A copy with ``changes`` applied and validated."""
@@ -74,6 +83,8 @@ def parse_train_value(name: str, text: str) -> Any:
             return int(text)
         if kind == "bool | None":
             return None if text.strip().lower() in ("auto", "none") else parse_bool(text)
+        if kind == "bool":
+            return parse_bool(text)
         return text.strip().lower()
     except ValueError:
         expected = {"float": "a number", "int": "a whole number"}.get(kind, "true or false")
@@ -101,6 +112,7 @@ def check_params(params: TrainParams) -> TrainParams:
         problems.append(("batch_size", "must be >= 1"))
     if params.epochs < 1:
         problems.append(("epochs", "must be >= 1"))
+    problems += augmentation_problems(params)
     if problems:
         name, why = problems[0]
         raise TuneError(f"--hp {name}={getattr(params, name)}: {name} {why}")

@@ -83,7 +83,7 @@ def train_and_save(exp: Experiment, out: str | Path, *,
          paths["model"])
     save_json(paths["history_json"], {**history.to_dict(), "hyperparameters": hyper,
                                       "recipe": exp.recipe.to_dict(),
-                                      "declared": {n: spec.to_dict(declaration=True) for n, spec in exp.space.items()},
+                                      "declared": {n: spec.to_dict(declaration=True) for n, spec in exp.declared.items()},
                                       "task": exp.recipe.task.label(),
                                       "seed": exp.seed, "weights_epoch": best["epoch"]})
     write_atomic(paths["history_csv"], history.write_csv)

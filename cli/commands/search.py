@@ -193,6 +193,6 @@ def space_table(space: dict[str, Any], title: str) -> Table:
                 "log" if entry["log"] else entry["kind"]
         if entry.get("when"):
             (parent, values), = entry["when"].items()
-            scale += f" (when {parent}={'/'.join(values)})"
+            scale += f" (when {parent}={'/'.join(fmt(v) for v in values)})"
         table.add_row(name, text, scale)
     return table

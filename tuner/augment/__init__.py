@@ -92,10 +92,9 @@ def augmentation_problems(values: Any) -> list[tuple[str, str]]:
 class Augmentation:
     """The five augmentation hyperparameters; the defaults turn each one off.
 
-    Calling it augments a batch: ``aug(x, generator)`` (see
-    :func:`tuner.augment.batch.augment`); :meth:`transform` gives the
-    one-argument batch transform the training loop applies, with a generator of
-    its own.
+    :func:`tuner.augment.batch.augment` applies them to a batch;
+    :class:`tuner.augment.batch.BatchAugment` is the one-argument batch
+    transform the training loop applies, with a generator of its own.
     """
 
     flip: float = 0.0
@@ -114,7 +113,11 @@ class Augmentation:
     @staticmethod
     def from_values(values: Any) -> "Augmentation":
         """The five names read from a mapping or an object's attributes
-        (missing names stay off); everything else is ignored."""
+        (missing names stay off); everything else is ignored, except the master
+        switch ``augment``: when it is False, all five are off."""
+        switch = values.get("augment") if isinstance(values, Mapping) else getattr(values, "augment", None)
+        if switch is False:
+            return Augmentation()
         picked = {}
         for name in NAMES:
             value = values.get(name) if isinstance(values, Mapping) else getattr(values, name, None)

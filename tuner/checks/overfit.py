@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from tuner.augment import Augmentation
 from tuner.checks.labels import label_stats
 from tuner.checks.loss import looks_like_probabilities
 from tuner.checks.overfit_findings import LOSS_DROP, TARGET_ACC, Attempt, failure_findings
@@ -119,6 +120,12 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
 
     best = pick_best(attempts)
     findings: list[Finding] = []
+    augmentation = Augmentation.from_values(exp.params)
+    if not augmentation.is_identity():
+        findings.append(Finding(
+            "augmentation-off", "info",
+            f"trained without the augmentation set ({augmentation.describe()}): memorising a few "
+            "samples is the question here, so augmentation and regularisation are off", ""))
     if best.success:
         if best.lr != lrs[0]:
             findings.append(Finding(
@@ -131,6 +138,7 @@ def overfit_small(exp: Experiment, samples: int = DEFAULT_SAMPLES, out: str | Pa
 
     metrics = {"samples": len(subset), "batch_size": batch_size, "max_steps": max_steps,
                "chance_acc": chance, "dropout_layers_disabled": dropouts, "passed": best.success,
+               "augmentation_disabled": augmentation.describe(),
                "lr": best.lr, "steps": best.steps, "initial_loss": best.initial_loss,
                "final_loss": best.final_loss, "final_acc": best.final_acc,
                "lrs_tried": [a.lr for a in attempts], "attempts": [a.to_dict() for a in attempts]}

@@ -37,14 +37,20 @@ def _moved(move: Move, hyper: Hyper, declared: Declared, changes: dict[str, Any]
     new = step_value(move, value, spec)
     if new is not None:
         changes[move.name] = new
-        return f"{move.name} {value:g} -> {new:g}"
-    if spec is not None and isinstance(value, (int, float)) and at_bound(value, spec, move.up):
-        notes.append(edge_finding(move.name, spec, move.up, move.why).advice)
-        return f"{move.name} is at its declared {'maximum' if move.up else 'minimum'} {value:g}"
+        return f"{move.name} {_show(value)} -> {_show(new)}"
+    if isinstance(value, bool):  # an on/off switch already where the move goes: nothing to say
+        return None
+    if spec is not None and isinstance(value, (int, float)) and at_bound(value, spec, move):
+        notes.append(edge_finding(move.name, spec, move).advice)
+        return f"{move.name} is already at {value:g}, the end of its range"
     if move.factor is not None:
         f = move.factor
         return f"{move.name} ×{f:g}" if f >= 1 else f"{move.name} ÷{1 / f:g}"
     return f"{move.name} {'up' if move.up else 'down'}"
+
+
+def _show(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}"
 
 
 def _grouped(code: str, hyper: Hyper, declared: Declared, changes: dict[str, Any],

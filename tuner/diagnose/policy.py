@@ -30,6 +30,7 @@ from typing import Any, Mapping
 from tuner.findings import Finding
 from tuner.hp import ParamSpec
 from tuner.numbers import fmt
+from tuner.params import TRAIN_NAMES
 
 CAPACITY, REGULARIZATION = "capacity", "regularization"
 LOG_STEP = 2.0       # a declared log-scale name moves by this factor
@@ -76,9 +77,21 @@ def moves(code: str, declared: Mapping[str, ParamSpec]) -> list[Move]:
 
 # --- one configuration -------------------------------------------------------------
 
+def rising(move: Move, spec: ParamSpec) -> bool:
+    """Whether ``move`` raises the value of ``spec`` (more of a role is a smaller
+    value for a ``descending`` name, such as a crop's area fraction)."""
+    return move.up != spec.descending
+
+
 def step_value(move: Move, value: Any, spec: ParamSpec | None) -> Any:
     """``value`` moved one step (within ``spec``'s declared range when given);
     None when the value is unknown or cannot move."""
+    if spec is not None and spec.kind == "choice" and move.factor is None:
+        options = sorted(spec.options or ())
+        if value not in options:
+            return None
+        i = options.index(value) + (1 if rising(move, spec) else -1)
+        return options[i] if 0 <= i < len(options) else None
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     if move.factor is not None:
@@ -91,11 +104,12 @@ def step_value(move: Move, value: Any, spec: ParamSpec | None) -> Any:
     elif spec is None or spec.kind == "choice":
         return None
     else:
-        new = _declared_step(spec, value, move.up)
+        new = _declared_step(spec, value, rising(move, spec))
     return new if new != value else None
 
 
 def _declared_step(spec: ParamSpec, value: float, up: bool) -> float:
+    """``value`` one step up (or down) ``spec``'s declared range."""
     if spec.log:
         new = value * LOG_STEP if up else value / LOG_STEP
     elif spec.kind == "int":
@@ -115,34 +129,56 @@ def _round(x: float) -> float:
 
 # --- a search range -----------------------------------------------------------------
 
-def step_range(move: Move, spec: ParamSpec, declared: ParamSpec | None) -> tuple[float, float]:
-    """The search range of ``spec`` shifted by one step of ``move``, kept inside the
-    range the model declares (``declared``) or, for weight decay, a sane span."""
+def step_range(move: Move, spec: ParamSpec, declared: ParamSpec | None) -> ParamSpec:
+    """``spec`` (a search range or choices) moved one step of ``move``, kept inside
+    the range the model declares (``declared``) or, for weight decay, a sane span.
+    Choices move by dropping the option furthest from where the move goes."""
+    if spec.kind == "choice":
+        if declared is None or not spec.options:
+            return spec
+        options = sorted(spec.options)
+        if len(options) == 1:  # one option left: the next declared one, if there is one
+            nxt = step_value(move, options[0], declared)
+            return spec if nxt is None else ParamSpec(spec.name, "choice", options=(nxt,))
+        kept = options[1:] if rising(move, declared) else options[:-1]
+        return ParamSpec(spec.name, "choice", options=tuple(kept))
     if move.factor is not None:
         factor = move.factor if move.up or move.factor < 1 else 1 / move.factor
         low, high = spec.low * factor, spec.high * factor
         if move.name == "weight_decay":
             low, high = max(low, WD_FLOOR), min(high, WD_CEILING)
-        return min(low, high), max(low, high)
-    assert declared is not None
-    low, high = _declared_step(declared, spec.low, move.up), _declared_step(declared, spec.high, move.up)
-    if spec.kind == "int":
-        low, high = int(low), int(high)
-    return low, high
+        low, high = min(low, high), max(low, high)
+    else:
+        assert declared is not None
+        up = rising(move, declared)
+        low, high = _declared_step(declared, spec.low, up), _declared_step(declared, spec.high, up)
+        if spec.kind == "int":
+            low, high = int(low), int(high)
+    return ParamSpec(spec.name, spec.kind, low, high, spec.log, role=spec.role)
 
 
-def edge_finding(name: str, declared: ParamSpec, up: bool, why: str) -> Finding:
-    """``best-at-edge``: the diagnosis asks for more (or less) of ``name`` than the
-    model's declared range allows."""
-    bound = declared.high if up else declared.low
+def edge_finding(name: str, declared: ParamSpec, move: Move) -> Finding:
+    """``best-at-edge``: the diagnosis asks for more (or less) of ``name`` than its
+    declared range allows: the model's declaration to widen in the task file, or,
+    for a training name (augmentation), the ``--hp`` that goes beyond tune's range."""
+    up = rising(move, declared)
     side = "upper" if up else "lower"
+    if declared.kind == "choice":
+        bound = max(declared.options) if up else min(declared.options)
+        span = ", ".join(fmt(o, 3) for o in declared.options)
+    else:
+        bound = declared.high if up else declared.low
+        span = f"[{fmt(declared.low, 3)}, {fmt(declared.high, 3)}]"
+    said = (f"the diagnosis asks for {move.why} ({name} {'up' if up else 'down'}), but {name} "
+            f"already sits at the {side} end ({fmt(bound, 3)}) of")
+    if name in TRAIN_NAMES:
+        return Finding("best-at-edge", "warn", f"{said} the range tune searches, {span}",
+                       f"to go further, set it yourself, e.g. --hp {name}=..., and watch the "
+                       "validation accuracy")
     low, high = (declared.low, _beyond(declared, True)) if up else (_beyond(declared, False),
                                                                       declared.high)
     wider = f'hp.{declared.kind}("{name}", {fmt(low, 3)}, {fmt(high, 3)}, ...)'
-    return Finding("best-at-edge", "warn",
-                   f"the diagnosis asks for {why} ({name} {'up' if up else 'down'}), but {name} "
-                   f"already sits at the {side} end ({fmt(bound, 3)}) of the range build_model "
-                   f"declares, [{fmt(declared.low, 3)}, {fmt(declared.high, 3)}]",
+    return Finding("best-at-edge", "warn", f"{said} the range build_model declares, {span}",
                    f"widen the declaration in the task file, e.g. {wider}")
 
 
@@ -158,10 +194,14 @@ def _beyond(spec: ParamSpec, up: bool) -> float:
     return int(new) if spec.kind == "int" else _round(new)
 
 
-def at_bound(value: float, spec: ParamSpec, up: bool) -> bool:
-    """Whether ``value`` already sits at the bound of ``spec`` a move goes towards
-    (a non-strict declaration has no upper bound)."""
+def at_bound(value: float, spec: ParamSpec, move: Move) -> bool:
+    """Whether ``value`` already sits at the bound of ``spec`` that ``move`` goes
+    towards (a non-strict declaration has no upper bound)."""
+    up = rising(move, spec)
     if up and not spec.strict:
         return False
-    bound = spec.high if up else spec.low
+    if spec.kind == "choice":
+        bound = max(spec.options) if up else min(spec.options)
+    else:
+        bound = spec.high if up else spec.low
     return math.isclose(value, bound, rel_tol=1e-9, abs_tol=1e-12)

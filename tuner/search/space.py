@@ -41,10 +41,24 @@ TRAIN_SPACE: dict[str, ParamSpec] = {
     "beta1": ParamSpec("beta1", "float", 0.8, 0.99),
 }
 
+# Augmentation, searched on image data only (samples shaped channels x height x width).
+# They regularise, so the diagnosis policy raises them against overfitting and lowers
+# them against underfitting within these ranges (crop: a smaller area is stronger).
+AUGMENT_SPACE: dict[str, ParamSpec] = {
+    "flip": ParamSpec("flip", "choice", options=(0.0, 0.5), role="regularization"),
+    "crop": ParamSpec("crop", "float", 0.35, 1.0, role="regularization", descending=True),
+    "translate": ParamSpec("translate", "float", 0.0, 0.25, role="regularization"),
+    "jitter": ParamSpec("jitter", "float", 0.0, 0.4, role="regularization"),
+    "cutout": ParamSpec("cutout", "float", 0.0, 0.5, role="regularization"),
+}
+
+AUGMENT_GATE = ParamSpec("augment", "choice", options=(False, True), role="regularization")
+
 # name -> (parent, parent values under which the name matters)
 TRAIN_CONDITIONS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "momentum": ("optimizer", ("sgd",)),
     "beta1": ("optimizer", ("adam", "adamw")),
+    **{name: ("augment", (True,)) for name in AUGMENT_SPACE},
 }
 
 
@@ -188,7 +202,7 @@ def transform(log: bool) -> tuple[Any, Any]:
 
 def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, Any] = (),
                   train_fixed: Mapping[str, Any] | None = None,
-                  lr_range: "LRRangeResult | None" = None) -> SearchSpace:
+                  lr_range: "LRRangeResult | None" = None, images: bool = False) -> SearchSpace:
     """The coarse search's space for a model.
 
     Args:
@@ -198,10 +212,15 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
         train_fixed: The training values in force (``TrainParams.to_dict()``),
             used to decide conditional names when their parent is fixed
             (``--hp optimizer=sgd`` keeps ``momentum``, drops ``beta1``).
+        images: The samples are images: the augmentation names join the space.
         lr_range: An lr-range result: the LR range
             is then centred on the suggestion (see :func:`lr_span`).
     """
-    params: dict[str, ParamSpec] = dict(TRAIN_SPACE)
+    params: dict[str, ParamSpec] = {**TRAIN_SPACE, **(AUGMENT_SPACE if images else {})}
+    if images and not any(name in fixed for name in (*AUGMENT_SPACE, "augment")):
+        # Half the trials train without augmentation: where it hurts (a flip on digits)
+        # the search sees that plainly, instead of every trial carrying some of it.
+        params["augment"] = AUGMENT_GATE
     if lr_range is not None:
         low, high = lr_span(lr_range)
         params["lr"] = ParamSpec("lr", "float", low, high, log=True)
@@ -211,6 +230,12 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
                                      role=spec.role)
     params = {k: v for k, v in params.items() if k not in fixed}
     return resolve_conditions(SearchSpace(params, {}), train_fixed or {})
+
+
+def declarations(model_space: Mapping[str, ParamSpec], *, images: bool) -> dict[str, ParamSpec]:
+    """Every declaration the diagnosis policy may move: the model's own and, on
+    image data, the augmentation names (regularisation within tune's ranges)."""
+    return {**model_space, **({**AUGMENT_SPACE, "augment": AUGMENT_GATE} if images else {})}
 
 
 def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> SearchSpace:

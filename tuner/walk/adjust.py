@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tuner.diagnose.policy import EPOCH_FACTOR, at_bound, edge_finding, moves, step_range
+from tuner.diagnose.policy import EPOCH_FACTOR, Move, at_bound, edge_finding, moves, rising, step_range
 from tuner.findings import Finding
 from tuner.hp import ParamSpec
 from tuner.numbers import fmt
-from tuner.search.space import SearchSpace
+from tuner.search.space import SearchSpace, resolve_conditions
 
 
 @dataclass
@@ -44,9 +44,18 @@ class Adjustment:
 
 
 def adjust_space(space: SearchSpace, codes: list[str],
-                 declared: Mapping[str, ParamSpec] | None = None) -> Adjustment:
+                 declared: Mapping[str, ParamSpec] | None = None, *,
+                 fixed: Mapping[str, Any] = (), train_fixed: Mapping[str, Any] | None = None
+                 ) -> Adjustment:
     """The space and trial length for the next fine search, given the diagnosis codes
-    and the model's declarations (whose roles say which model names move)."""
+    and the declarations (whose roles say which names move).
+
+    A declared name that the narrowed space no longer searches (its best trials
+    all left it off, say augmentation) comes back with its whole declared range
+    when the diagnosis asks for more of what it does, unless ``--hp`` fixed it
+    (``fixed``); ``train_fixed`` (the training values in force) settles the
+    conditions of names that come back.
+    """
     declared = declared or {}
     adj = Adjustment(space)
     moved: set[str] = set()
@@ -60,14 +69,34 @@ def adjust_space(space: SearchSpace, codes: list[str],
                 adj.changes.append(f"{EPOCH_FACTOR}x the epochs")
                 continue
             spec, decl = adj.space.params.get(move.name), declared.get(move.name)
-            if spec is None or spec.kind == "choice" or (move.factor is None and decl is None):
+            if spec is None and decl is not None and move.up and move.name not in fixed:
+                back = decl if decl.kind != "choice" else ParamSpec(
+                    decl.name, "choice", options=(max(decl.options) if rising(move, decl)
+                                                  else min(decl.options),))
+                adj.space = SearchSpace({**adj.space.params, move.name: back}, adj.space.when)
+                adj.changes.append(f"{move.name} searched again: {_span(back)} ({move.why})")
                 continue
-            low, high = step_range(move, spec, decl)
-            if (low, high) == (spec.low, spec.high):
-                if decl is not None and at_bound(spec.high if move.up else spec.low, decl, move.up):
-                    adj.findings.append(edge_finding(move.name, decl, move.up, move.why))
+            if spec is None or (move.factor is None and decl is None):
                 continue
-            adj.space = adj.space.set(move.name, low=low, high=high)
-            adj.changes.append(f"{move.name} range {fmt(spec.low, 3)}-{fmt(spec.high, 3)} -> "
-                               f"{fmt(low, 3)}-{fmt(high, 3)} ({move.why})")
+            moved_spec = step_range(move, spec, decl)
+            if moved_spec == spec:
+                if decl is not None and at_bound(_far_end(spec, move, decl), decl, move):
+                    adj.findings.append(edge_finding(move.name, decl, move))
+                continue
+            adj.space = SearchSpace({**adj.space.params, move.name: moved_spec}, adj.space.when)
+            adj.changes.append(f"{move.name} {_span(spec)} -> {_span(moved_spec)} ({move.why})")
+    if train_fixed is not None:
+        adj.space = resolve_conditions(adj.space, train_fixed)
     return adj
+
+
+def _far_end(spec: ParamSpec, move: Move, declared: ParamSpec) -> float:
+    """The end of a range (or choices) that ``move`` pushes against."""
+    values = spec.options if spec.kind == "choice" else (spec.low, spec.high)
+    return max(values) if rising(move, declared) else min(values)
+
+
+def _span(spec: ParamSpec) -> str:
+    if spec.kind == "choice":
+        return "{" + ", ".join(fmt(o, 3) for o in spec.options or ()) + "}"
+    return f"range {fmt(spec.low, 3)}-{fmt(spec.high, 3)}"

@@ -74,7 +74,8 @@ class WalkSettings:
         from tuner.search.driver import check_args
 
         check_args("coarse", self.trials, None, self.epochs, self.jobs, self.pruner)
-        apply_space_args(default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict()),
+        apply_space_args(default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict(),
+                                       images=exp.images),
                          list(self.space), model_space=exp.space, fixed=exp.fixed,
                          train_fixed=exp.params.to_dict())
 
@@ -175,7 +176,8 @@ def adjust_step(ctx: StepContext, name: str, diagnosis: DiagnoseResult,
                 last: SearchResult) -> Outcome[tuple[Adjustment, int]]:
     """The next fine space (shifted by the diagnosis) and its epochs per trial."""
     space, _ = fine_space(open_storage(ctx.folder), last.study)
-    adj = adjust_space(space, diagnosis.codes, ctx.exp.space)
+    adj = adjust_space(space, diagnosis.codes, ctx.exp.declared, fixed=ctx.exp.fixed,
+                       train_fixed=ctx.exp.params.to_dict())
     epochs = last.epochs * adj.epoch_factor
     summary = {"codes": diagnosis.codes, "changes": adj.changes, "epoch_factor": adj.epoch_factor,
                "epochs_per_trial": epochs, "warnings": [f.code for f in adj.findings]}
@@ -219,7 +221,7 @@ def final_epochs(configured: int, epochs_per_trial: int, factor: int) -> int:
 
 
 def diagnose_step(ctx: StepContext, name: str, trained: TrainResult) -> Outcome[DiagnoseResult]:
-    run = RunCurves(trained.history, trained.hyperparameters, dict(ctx.exp.space))
+    run = RunCurves(trained.history, trained.hyperparameters, ctx.exp.declared)
     result = diagnose_and_save(run, ctx.run_dir / name, source=name)
     summary = {"codes": result.codes, "advice": {d.code: d.advice for d in result.diagnoses}}
     # Every diagnosis, good-fit included: what the curves say is the step's whole point.
