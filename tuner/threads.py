@@ -30,6 +30,7 @@ TIMED_SECONDS = 0.12    # per setting and round: how long the timed steps may ta
 MIN_STEPS, MAX_STEPS = 2, 30
 ROUNDS = 2              # 1, N, 1, N: each setting timed twice, the faster time kept
 MARGIN = 0.9            # more threads must be at least 10% faster to be chosen
+DECISIVE = 0.5          # a ratio beyond 2x either way needs no second round
 
 
 def parse_threads(text: str) -> int | None:
@@ -109,7 +110,11 @@ def _measure(exp: Experiment, cores: int) -> ThreadChoice:
             """Seconds per step over at most ``steps`` steps, stopping early once
             TIMED_SECONDS have passed (a setting that is slow shows it soon)."""
             torch.set_num_threads(threads)
+            start = time.perf_counter()
             trainer.step(xb, yb)  # warm-up: thread pools and allocations
+            warm = time.perf_counter() - start
+            if warm >= TIMED_SECONDS:  # so slow that the warm-up alone says enough
+                return warm
             start = time.perf_counter()
             done = 0
             while done < steps and (done < 1 or time.perf_counter() - start < TIMED_SECONDS):
@@ -125,6 +130,8 @@ def _measure(exp: Experiment, cores: int) -> ThreadChoice:
         for _ in range(ROUNDS):
             for threads in (1, cores):
                 times[threads] = min(times[threads], per_step(threads, steps))
+            if not DECISIVE < times[cores] / times[1] < 1 / DECISIVE:
+                break  # one setting is plainly faster: a second round would not change that
         best = cores if times[cores] < MARGIN * times[1] else 1
         return ThreadChoice(best, "measured", times)
     finally:
