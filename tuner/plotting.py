@@ -66,3 +66,29 @@ def plot_history(history: History, path: Path, *, title: str = "",
     if annotate is not None:
         annotate(ax_loss, ax_acc)
     return save_figure(fig, path)
+
+
+def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, *,
+                   title: str = "") -> Path:
+    """A confusion matrix: rows the true class, columns the predicted one, counts in
+    the cells (shaded by each row's share, so rare classes show their errors too)."""
+    plt = pyplot()
+    n = len(classes)
+    side = min(12.0, 2.5 + 0.45 * n)
+    fig, ax = plt.subplots(figsize=(side, side))
+    totals = [max(1, sum(row)) for row in matrix]
+    shares = [[v / t for v in row] for row, t in zip(matrix, totals)]
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    if n <= 30:
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                if v:
+                    ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                            color="white" if shares[i][j] > 0.5 else "black")
+        ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
+        ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
