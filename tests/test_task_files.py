@@ -149,6 +149,7 @@ def test_every_option_of_every_command_says_what_it_is_and_its_default():
                 continue
             text = p.help or ""
             shown = p.show_default and p.default is not None and not p.is_flag
-            if not text or not (p.is_flag or shown or "default" in text.lower()):
+            said = "default" in text.lower() or "(required)" in text.lower()
+            if not text or not (p.is_flag or shown or said):
                 missing.append(f"tune {name} --{p.name}")
     assert missing == []
