@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuner.augment import Augmentation
 from tuner.checkpoint import Checkpoint, save
 from tuner.engine import EpochRecord, History, OnEpoch
 from tuner.experiment import Experiment
@@ -87,7 +88,9 @@ def train_and_save(exp: Experiment, out: str | Path, *,
                                       "task": exp.recipe.task.label(),
                                       "seed": exp.seed, "weights_epoch": best["epoch"]})
     write_atomic(paths["history_csv"], history.write_csv)
-    plot_history(history, paths["curves"], title=exp.recipe.task.label())
+    augmentation = Augmentation.from_values(exp.params)
+    plot_history(history, paths["curves"], title=exp.recipe.task.label(),
+                 notes=[] if augmentation.is_identity() else [f"augmentation: {augmentation.describe()}"])
     return TrainResult(history, hyper, [str(p) for p in paths.values()], best["epoch"], str(folder))
 
 

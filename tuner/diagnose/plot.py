@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tuner.augment import Augmentation
 from tuner.diagnose.result import DiagnoseResult
 from tuner.engine import History
 from tuner.plotting import plot_history
@@ -24,6 +25,9 @@ def plot_diagnosis(history: History, result: DiagnoseResult, path: Path) -> Path
     """Write the annotated curves of ``history`` to ``path`` (PNG)."""
     codes = ", ".join(result.codes)
     notes = [f"{d.code}: {d.message}" for d in result.diagnoses]
+    augmentation = Augmentation.from_values(result.hyperparameters)
+    if not augmentation.is_identity():
+        notes.append(f"augmentation: {augmentation.describe()}")
     name = Path(result.source).name if result.source else ""
     title = f"{name + ': ' if name else ''}{codes} ({result.verdict})"
 

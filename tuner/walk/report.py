@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuner.augment import Augmentation
 from tuner.numbers import fmt
 from tuner.outdir import write_atomic
 
@@ -52,8 +53,10 @@ def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
     if result.stopped:
         lines += [f"> The walk stopped: {result.stopped}.", ""]
     if result.best:
+        augmentation = Augmentation.from_values(result.best["params"])
         lines += ["## Best configuration", "",
-                  f"Validation accuracy **{result.best['val_acc']:.4f}** ({result.best['step']}).", "",
+                  f"Validation accuracy **{result.best['val_acc']:.4f}** ({result.best['step']}); "
+                  f"augmentation: {augmentation.describe()}.", "",
                   "```bash", train_command(exp, result.best["params"]), "```", ""]
     lines += ["## Steps", "", "| step | verdict | seconds | key numbers |", "| --- | --- | --- | --- |"]
     for s in result.steps:
