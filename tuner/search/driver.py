@@ -22,8 +22,9 @@ from tuner.outdir import out_dir, save_json
 from tuner.recipe import HASH_CHARS, Recipe
 from tuner.search.narrow import default_top_k, edge_findings, failure_findings, narrow_space
 from tuner.search.overrides import apply_space_args
+
 from tuner.search.result import SearchProgress, SearchResult, best_of, progress_of, summarize
-from tuner.search.space import SearchSpace, default_space
+from tuner.search.space import STRATA, SearchSpace, default_space
 from tuner.search.storage import CREATED_AT, describe_storage, journal_path, open_storage
 from tuner.search.study import PRUNERS, Plan, count_trials, run_worker
 
@@ -285,9 +286,17 @@ def fine_space(storage: Any, from_study: str, *, top_k: int | None = None) -> tu
     if not done:
         raise TuneError(f"--from {from_study}: the study has no completed trial to narrow around",
                         "run more coarse trials (raise --trials), or check why they fail")
-    top = done[:top_k or default_top_k(len(done))]
-    return (narrow_space(SearchSpace.from_dict(stored["space"]), [t.params for t in top]),
-            int(stored.get("epochs", COARSE_EPOCHS)))
+    k = top_k or default_top_k(len(done))
+    space = SearchSpace.from_dict(stored["space"])
+    top = [t.params for t in done[:k]]
+    # A short coarse trial cannot compare strata (augmented trials start slower): each
+    # stratum the coarse search completed keeps its own best trials in the narrowing.
+    for key in STRATA:
+        if key in space and space[key].kind == "choice":
+            for value in space[key].options:
+                within = [t for t in done if t.params.get(key) == value]
+                top += [t.params for t in within[:default_top_k(len(within))] if t.params not in top]
+    return narrow_space(space, top), int(stored.get("epochs", COARSE_EPOCHS))
 
 
 def _enqueue_best(storage: Any, from_study: str, study: Any, space: SearchSpace) -> None:

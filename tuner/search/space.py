@@ -52,6 +52,11 @@ AUGMENT_SPACE: dict[str, ParamSpec] = {
     "cutout": ParamSpec("cutout", "float", 0.0, 0.5, role="regularization"),
 }
 
+# Names whose values set how fast a trial learns (an augmented trial starts slower):
+# short trials compare a trial only with those that share its value, when pruning
+# (tuner.search.pruning) and when narrowing the fine space (driver.fine_space).
+STRATA = ("augment",)
+
 AUGMENT_GATE = ParamSpec("augment", "choice", options=(False, True), role="regularization")
 
 # name -> (parent, parent values under which the name matters)

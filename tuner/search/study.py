@@ -159,14 +159,18 @@ def budget_lock(out: str, url: str | None) -> Iterator[None]:
 
 
 def load_study(plan: Plan, storage: Any, *, worker: int) -> Any:
-    """The plan's study in ``storage`` with this worker's sampler and the plan's pruner."""
+    """The plan's study in ``storage`` with this worker's sampler and the plan's pruner
+    (judging trials within their strata: :mod:`tuner.search.pruning`)."""
     import optuna
+
+    from tuner.search.pruning import stratify
 
     study_id = storage.get_study_id_from_name(plan.study_name)
     existing = len(storage.get_all_trials(study_id, deepcopy=False))
     return optuna.load_study(study_name=plan.study_name, storage=storage,
                              sampler=make_sampler(plan, worker=worker, existing=existing),
-                             pruner=make_pruner(plan.pruner, plan.mode, plan.epochs))
+                             pruner=stratify(make_pruner(plan.pruner, plan.mode, plan.epochs),
+                                             plan.space))
 
 
 def claim_trial(study: Any, plan: Plan) -> Any | None:
