@@ -46,6 +46,9 @@ def register(app: typer.Typer) -> None:
         jobs: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
         pruner: Annotated[Optional[str], typer.Option(
             help="auto (= asha, successive halving), median, hyperband or none. (default: auto)")] = None,
+        heartbeat: Annotated[int, typer.Option(
+            metavar="SECONDS", help="Renew a running trial's lease this often; a trial whose worker "
+                                    "misses 3 renewals is failed and redone by another worker.")] = 30,
     ) -> int:
         """Steps 4-5: a coarse or fine hyperparameter search, as an Optuna study that persists."""
         from tuner.errors import TuneError
@@ -78,7 +81,7 @@ def register(app: typer.Typer) -> None:
             result = run_search(exp, study_name=name, out=common.out, storage=storage, mode=mode,
                                 from_study=from_study, space_args=space, trials=trials,
                                 timeout=timeout, epochs=epochs, jobs=jobs, lr_range=lr_range,
-                                pruner=pruner, on_trial=on_trial)
+                                pruner=pruner, on_trial=on_trial, heartbeat=heartbeat)
         if common.json:
             print_json(result)
         else:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from tuner.errors import TuneError
 from tuner.outdir import out_dir, save_json
 from tuner.search.narrow import default_top_k, edge_findings, failure_findings, narrow_space
+from tuner.search.lease import HEARTBEAT_SECONDS
 from tuner.search.overrides import apply_space_args
 from tuner.search.result import SearchProgress, SearchResult, best_of, progress_of, summarize
 from tuner.search.space import SearchSpace, default_space
@@ -38,7 +39,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
            timeout: float | None = None, epochs: int | None = None, jobs: int = 1,
            lr_range: Mapping[str, Any] | None = None, pruner: str | None = None,
            top_k: int | None = None, on_trial: OnTrial | None = None,
-           plots: bool = True) -> SearchResult:
+           plots: bool = True, heartbeat: int = HEARTBEAT_SECONDS) -> SearchResult:
     """Run (or resume) a coarse or fine search and summarise the study.
 
     Args:
@@ -66,6 +67,8 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         top_k: Fine only: how many of the best coarse trials define the narrowed space.
         on_trial: Called after each trial with the study's progress.
         plots: Write the PNGs (accuracy against LR, history, importances).
+        heartbeat: Seconds between renewals of a running trial's lease; a
+            trial whose lease misses 3 is reclaimed (see :mod:`tuner.search.lease`).
 
     Returns:
         The study's :class:`SearchResult`; ``interrupted`` is set when Ctrl-C
@@ -73,7 +76,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     """
     import optuna
 
-    _check_args(mode, trials, timeout, epochs, jobs, pruner)
+    _check_args(mode, trials, timeout, epochs, jobs, pruner, heartbeat)
     # Read what exists first; the default journal is created only once the flags are known good.
     store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
     stored = _stored_attrs(store, study_name) if store is not None else None
@@ -118,7 +121,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
             study.set_user_attr(key, value)
 
     plan = Plan(study_name, str(folder), storage, mode, the_space.to_dict(), epochs, total,
-                time.time() + timeout if timeout else None, exp.seed, pruner, jobs)
+                time.time() + timeout if timeout else None, exp.seed, pruner, jobs, heartbeat)
     before = count_trials(study.get_trials(deepcopy=False)).finished
     interrupted = _run(exp, plan, store, study, on_trial)
     result = summarize(study, storage=describe_storage(folder, storage), mode=mode, epochs=epochs,
@@ -136,7 +139,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
 
 
 def _check_args(mode: str | None, trials: int | None, timeout: float | None, epochs: int | None,
-                jobs: int, pruner: str | None) -> None:
+                jobs: int, pruner: str | None, heartbeat: int = HEARTBEAT_SECONDS) -> None:
     if mode not in (None, "coarse", "fine"):
         raise TuneError(f"search mode {mode!r}: expected coarse or fine")
     if trials is not None and trials < 1:
@@ -147,6 +150,8 @@ def _check_args(mode: str | None, trials: int | None, timeout: float | None, epo
         raise TuneError(f"--epochs {epochs}: must be at least 1")
     if jobs < 1:
         raise TuneError(f"--jobs {jobs}: must be at least 1")
+    if heartbeat < 1:
+        raise TuneError(f"--heartbeat {heartbeat}: must be at least 1 second")
     if pruner is not None and pruner not in PRUNERS:
         raise TuneError(f"--pruner {pruner}: unknown pruner", f"choose one of {', '.join(PRUNERS)}")
 

@@ -51,6 +51,7 @@ class SearchResult:
     failed: int
     interrupted_trials: int
     epochs_spent: int
+    lost_trials: int = 0
     new_trials: int = 0
     interrupted: bool = False
     from_study: str | None = None
@@ -64,7 +65,8 @@ class SearchResult:
                 "failed": self.failed, "space": self.space, "epochs_spent": self.epochs_spent,
                 "mode": self.mode, "epochs_per_trial": self.epochs, "from": self.from_study,
                 "new_trials": self.new_trials, "interrupted": self.interrupted,
-                "interrupted_trials": self.interrupted_trials, "top": self.top,
+                "interrupted_trials": self.interrupted_trials, "lost_trials": self.lost_trials,
+                "top": self.top,
                 "warnings": [w.to_dict() for w in self.warnings], "files": self.files}
 
 
@@ -102,7 +104,7 @@ def summarize(study: Any, *, storage: str, mode: str, epochs: int, space: dict[s
         study=study.study_name, storage=storage, mode=mode, epochs=epochs, space=space,
         best=best_entry(best) if best else None, trials=counts.finished,
         completed=counts.completed, pruned=counts.pruned, failed=counts.failed,
-        interrupted_trials=counts.interrupted,
+        interrupted_trials=counts.interrupted, lost_trials=counts.lost,
         epochs_spent=sum(int(t.user_attrs.get("epochs") or 0) for t in trials),
         top=[trial_row(t) for t in done[:TOP]], **extra)
 
