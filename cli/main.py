@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli.commands import checks, diagnose, lr_range, run, search, train
+from cli.commands import checks, diagnose, lr_range, run, search, status, train
 
 app = typer.Typer(
     name="tune",
@@ -27,7 +27,7 @@ def root() -> None:
 
 
 # In the order of the procedure, so `tune --help` reads as the walk.
-for module in (train, checks, lr_range, search, diagnose, run):
+for module in (train, checks, lr_range, search, diagnose, run, status):
     module.register(app)
 
 
