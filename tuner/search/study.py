@@ -330,7 +330,7 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0, storage: Any = N
             to be reclaimed.
     """
     from tuner.search.objective import run_trial
-    from tuner.search.reconnect import retrying
+    from tuner.search.reconnect import is_connection_error, retrying
 
     # In-process callers pass the storage they opened: opening a journal replays it.
     raw = storage if storage is not None else open_storage(plan.out, plan.url)
@@ -346,7 +346,11 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0, storage: Any = N
             sync_storage(raw)
             outcomes.append(outcome)
             if on_outcome is not None:
-                on_outcome(outcome)
+                try:
+                    on_outcome(outcome)
+                except Exception as e:  # progress read through a storage that is away: skip it
+                    if not is_connection_error(e):
+                        raise
     finally:
         with contextlib.suppress(OSError):  # a journal on a vanished disk: the error above says more
             sync_storage(raw, force=True)
