@@ -29,8 +29,11 @@ def register(app: typer.Typer) -> None:
         watch: Annotated[bool, typer.Option(
             "--watch", help=f"Refresh every {WATCH_SECONDS:g} s until Ctrl-C.")] = False,
     ) -> int:
-        """Each study's trials by state, its best so far, and every running trial with its
-        worker (host, pid), how long it has run and its last heartbeat, stale ones flagged."""
+        """Each study's trials by state and best so far, and the workers running its trials.
+
+        Every running trial is shown with its worker (host, pid), how long it has run
+        and how old its last heartbeat is; stale ones are flagged.
+        """
         from tuner.errors import TuneError
         from tuner.search.status import open_status_storage, study_status
 

@@ -68,16 +68,9 @@ def _first_line(error: BaseException) -> str:
 
 def _forward(name: str) -> Callable[..., Any]:
     def method(self: RetryingStorage, *args: Any, **kwargs: Any) -> Any:
-        return self.call(lambda: getattr(self.inner, name)(*args, **kwargs),
-                         finishing=name == "set_trial_state_values" and _finishes(args, kwargs),
-                         trial=args[0] if args else None)
+        return self.call(lambda: getattr(self.inner, name)(*args, **kwargs))
     method.__name__ = name
     return method
-
-
-def _finishes(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    state = args[1] if len(args) > 1 else kwargs.get("state")
-    return state is not None and state.is_finished()
 
 
 class RetryingStorage(BaseStorage, BaseHeartbeat):
@@ -98,17 +91,13 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         self.url = url
         self.patience = PATIENCE_SECONDS if patience is None else patience
 
-    def call(self, fn: Callable[[], T], *, finishing: bool = False, trial: Any = None) -> T:
+    def call(self, fn: Callable[[], T]) -> T:
         """``fn()``, retried on connection errors; raises :class:`StorageLost` after ``patience``."""
         first_failure: float | None = None
         delay = FIRST_DELAY
         while True:
             try:
                 return fn()
-            except UpdateFinishedTrialError:
-                if finishing and first_failure is not None:
-                    return True  # type: ignore[return-value]  # the lost attempt had finished it
-                raise
             except Exception as e:
                 if not is_connection_error(e):
                     raise
@@ -124,6 +113,22 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                         "again") from None
                 time.sleep(min(delay, left))
                 delay = min(2 * delay, MAX_DELAY)
+
+    def set_trial_state_values(self, trial_id: int, state: Any, values: Any = None) -> bool:
+        attempts = 0
+
+        def once() -> bool:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self.inner.set_trial_state_values(trial_id, state, values)
+            except UpdateFinishedTrialError:
+                # Retried after the connection broke mid-commit: the lost attempt may have landed.
+                if attempts > 1 and state.is_finished() and self.inner.get_trial(trial_id).state == state:
+                    return True
+                raise
+
+        return self.call(once)
 
     # BaseStorage, every call forwarded with retries.
     create_new_study = _forward("create_new_study")
@@ -141,7 +146,6 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
     get_trial_id_from_study_id_trial_number = _forward("get_trial_id_from_study_id_trial_number")
     get_trial_number_from_id = _forward("get_trial_number_from_id")
     get_trial_param = _forward("get_trial_param")
-    set_trial_state_values = _forward("set_trial_state_values")
     set_trial_intermediate_value = _forward("set_trial_intermediate_value")
     set_trial_user_attr = _forward("set_trial_user_attr")
     set_trial_system_attr = _forward("set_trial_system_attr")
