@@ -49,7 +49,6 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
         TuneError: the URL cannot be opened (bad scheme, missing driver,
             unreachable server), said in one line.
     """
-    import optuna
     from optuna.storages import JournalStorage
 
     _quiet_optuna()
