@@ -120,20 +120,23 @@ def with_common(fn: Callable[..., Any] | None = None, *,
     return wrapper
 
 
-def fail(message: str) -> None:
-    """Print one ``error:`` line on stderr (never wrapped) and exit 2."""
+def fail(message: str, code: int = 2) -> None:
+    """Print one ``error:`` line on stderr (never wrapped) and exit ``code`` (2: bad input)."""
     sys.stderr.write(f"error: {' '.join(message.split())}\n")
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def run_guarded(call: Callable[[], Any]) -> Any:
-    """Run a command body; bad input becomes one line and exit code 2."""
-    from tuner.errors import TuneError
+    """Run a command body; bad input becomes one line and exit code 2, a run that
+    could not go on (lost storage, killed worker) one line and exit code 1."""
+    from tuner.errors import RunError, TuneError
 
     try:
         code = call()
     except TuneError as e:
         fail(e.one_line())
+    except RunError as e:
+        fail(e.one_line(), code=1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise typer.Exit(130)

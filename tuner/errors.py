@@ -28,6 +28,24 @@ class TuneError(Exception):
         return " ".join(text.split())
 
 
+class RunError(Exception):
+    """The run could not go on for a reason outside the user's input: the
+    storage stayed unreachable, a worker process was killed. Nothing already
+    stored is lost; running the same command again resumes.
+
+    The CLI prints one ``error: ...`` line and exits 1 (bad input is 2).
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message if not self.hint else f"{self.message}; {self.hint}"
+        return " ".join(text.split())
+
+
 class TuneWarning(UserWarning):
     """Something the user should know that did not stop the command (a torn
     journal record that was dropped, data that was converted).

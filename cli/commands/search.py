@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
             help="auto (= asha, successive halving), median, hyperband or none. (default: auto)")] = None,
         restart: Annotated[bool, typer.Option(
             "--restart", help="Delete the study of this name (its trials too) and start it over.")] = False,
+        heartbeat: Annotated[int, typer.Option(
+            metavar="SECONDS", help="Renew a running trial's lease this often; a trial whose worker "
+                                    "misses 3 renewals is failed and redone by another worker.")] = 30,
     ) -> int:
         """Steps 4-5: a coarse or fine hyperparameter search, as an Optuna study that persists.
 
@@ -89,7 +92,8 @@ def register(app: typer.Typer) -> None:
             result = run_search(exp, study_name=name, out=common.out, storage=storage, mode=mode,
                                 from_study=from_study, space_args=space, trials=trials,
                                 timeout=timeout, epochs=epochs, jobs=jobs, lr_range=lr_range,
-                                pruner=pruner, on_trial=on_trial, restart=restart)
+                                pruner=pruner, on_trial=on_trial, restart=restart,
+                                heartbeat=heartbeat)
         if common.json:
             print_json(result, exp)
         else:

@@ -21,6 +21,7 @@ from tuner.findings import Finding
 from tuner.outdir import out_dir, save_json
 from tuner.recipe import HASH_CHARS, Recipe
 from tuner.search.narrow import default_top_k, edge_findings, failure_findings, narrow_space
+from tuner.search.lease import HEARTBEAT_SECONDS
 from tuner.search.overrides import apply_space_args
 
 from tuner.search.result import SearchProgress, SearchResult, best_of, progress_of, summarize
@@ -47,7 +48,8 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
            timeout: float | None = None, epochs: int | None = None, jobs: int = 1,
            lr_range: LRRangeResult | None = None, pruner: str | None = None,
            top_k: int | None = None, on_trial: OnTrial | None = None,
-           plots: bool = True, restart: bool = False) -> SearchResult:
+           plots: bool = True, restart: bool = False,
+           heartbeat: int = HEARTBEAT_SECONDS) -> SearchResult:
     """Run (or resume) a coarse or fine search and summarise the study.
 
     Args:
@@ -78,6 +80,8 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         on_trial: Called after each trial with the study's progress.
         plots: Write the PNGs (accuracy against LR, history, importances).
         restart: Delete the study of this name first, if there is one, and start over.
+        heartbeat: Seconds between renewals of a running trial's lease; a
+            trial whose lease misses 3 is reclaimed (see :mod:`tuner.search.lease`).
 
     Returns:
         The study's :class:`SearchResult`; ``interrupted`` is set when Ctrl-C
@@ -85,7 +89,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     """
     import optuna
 
-    check_args(mode, trials, timeout, epochs, jobs, pruner)
+    check_args(mode, trials, timeout, epochs, jobs, pruner, heartbeat)
     exp.require_trainable()
     # Read what exists first; the default journal is created only once the flags are known good.
     store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
@@ -138,7 +142,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
             study.set_user_attr(key, value)
 
     plan = Plan(study_name, str(folder), storage, mode, the_space.to_dict(), epochs, total,
-                time.time() + timeout if timeout else None, exp.seed, pruner, jobs)
+                time.time() + timeout if timeout else None, exp.seed, pruner, jobs, heartbeat)
     before = count_trials(study.get_trials(deepcopy=False)).finished
     interrupted = _run(exp, plan, store, study, on_trial)
     result = summarize(study, storage=describe_storage(folder, storage), mode=mode, epochs=epochs,
@@ -157,7 +161,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
 
 
 def check_args(mode: str | None, trials: int | None, timeout: float | None, epochs: int | None,
-                jobs: int, pruner: str | None) -> None:
+               jobs: int, pruner: str | None, heartbeat: int = HEARTBEAT_SECONDS) -> None:
     if mode not in (None, "coarse", "fine"):
         raise TuneError(f"search mode {mode!r}: expected coarse or fine")
     if trials is not None and trials < 1:
@@ -171,6 +175,8 @@ def check_args(mode: str | None, trials: int | None, timeout: float | None, epoc
                         "epochs", "use --epochs 3 here, and longer trials in the fine search")
     if jobs < 1:
         raise TuneError(f"--jobs {jobs}: must be at least 1")
+    if heartbeat < 1:
+        raise TuneError(f"--heartbeat {heartbeat}: must be at least 1 second")
     if pruner is not None and pruner not in PRUNERS:
         raise TuneError(f"--pruner {pruner}: unknown pruner", f"choose one of {', '.join(PRUNERS)}")
 
@@ -308,7 +314,8 @@ def _enqueue_best(storage: Any, from_study: str, study: Any, space: SearchSpace)
         return
     params = {k: v for k, v in best.params.items() if k in space}
     if space.contains(params):
-        study.enqueue_trial(params, user_attrs={"from_trial": best.number})
+        # Two machines creating the fine study at once must not queue the best twice.
+        study.enqueue_trial(params, user_attrs={"from_trial": best.number}, skip_if_exists=True)
 
 
 def latest_coarse(storage: Any) -> str | None:

@@ -6,28 +6,37 @@ Every trial ends with ``user_attrs``:
 * ``history``: the run's ``History.to_dict()`` (per-epoch curves, JSON-safe),
 * ``hp``: all hyperparameters, training and model, as ``--hp`` accepts them,
 * ``epochs``: epochs actually trained, ``seconds``: the trial's wall time,
-* ``reason`` for a failed or interrupted trial (``interrupted`` is then True).
+* ``reason`` for a failed or interrupted trial (``interrupted`` is then True),
+* ``worker``: ``{"host", "pid"}`` of the process that ran it (written when it
+  starts, with its lease: :mod:`tuner.search.lease`).
+
+A trial whose lease was reclaimed while it trained (its worker missed its
+heartbeats, e.g. the machine was suspended) is abandoned: the reclaiming
+worker has failed it and queued it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tuner.engine import EpochRecord, History
-from tuner.errors import describe_exception
+from tuner.errors import RunError, describe_exception
 from tuner.experiment import Experiment
 from tuner.hp import ParamSpec
 from tuner.jsonable import to_jsonable
 from tuner.params import TRAIN_NAMES
+from tuner.search.lease import Heartbeat, LeaseLost
 from tuner.search.space import SearchSpace
 
 
 @dataclass
 class TrialOutcome:
-    """How one trial ended: ``state`` is complete, pruned, failed or interrupted."""
+    """How one trial ended: ``state`` is complete, pruned, failed, interrupted,
+    or lost (reclaimed by another worker while it ran here)."""
 
     number: int
     state: str
@@ -73,14 +82,19 @@ def sample_training(trial: Any, space: SearchSpace) -> dict[str, Any]:
     return sampled
 
 
-def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epochs: int) -> TrialOutcome:
+def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epochs: int, *,
+              lease: Heartbeat | None = None) -> TrialOutcome:
     """Train one trial of ``study`` and tell Optuna how it ended.
 
     A diverged run or an exception in the user's code fails the trial (with
     its reason) instead of stopping the search. Ctrl-C marks the trial as
     interrupted, queues its parameters to be tried again by the next run,
-    and re-raises.
+    and re-raises. When ``lease`` says the trial was reclaimed (or the storage
+    refuses to update it because it was), training stops and the outcome is
+    ``lost``, told to no one. A lost storage
+    (:class:`~tuner.search.reconnect.StorageLost`) propagates, telling nothing.
     """
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     start = time.perf_counter()
@@ -89,8 +103,15 @@ def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epoch
 
     def on_epoch(rec: EpochRecord) -> bool:
         records.append(rec)
+        if lease is not None:
+            lease.check()
         trial.report(rec.val_acc, rec.epoch)
         return rec.epoch < epochs and trial.should_prune()
+
+    def lost() -> TrialOutcome:
+        return TrialOutcome(trial.number, "lost", None, len(records), time.perf_counter() - start,
+                            sum(r.seconds for r in records), dict(trial.params),
+                            "reclaimed by another worker after missed heartbeats")
 
     try:
         params = exp.params.replace(**sample_training(trial, space), epochs=epochs)
@@ -100,18 +121,29 @@ def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epoch
         hp.update(built.hp.values)
         history = exp.fit(built, params, epochs=epochs, on_epoch=on_epoch)
     except KeyboardInterrupt:
-        _record(trial, History(records, reason="interrupted"), hp, start,
-                reason="interrupted by the user (Ctrl-C)", interrupted=True)
-        study.tell(trial, state=TrialState.FAIL)
-        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+        with contextlib.suppress(UpdateFinishedTrialError):  # reclaimed meanwhile: retried already
+            _record(trial, History(records, reason="interrupted"), hp, start,
+                    reason="interrupted by the user (Ctrl-C)", interrupted=True)
+            told = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            if not told.user_attrs.get("lost"):
+                study.enqueue_trial(dict(told.params), user_attrs={"retry_of": trial.number})
+        raise
+    except (LeaseLost, UpdateFinishedTrialError):
+        return lost()
+    except RunError:  # the storage is gone: nothing can be told; the trial will be reclaimed
         raise
     except Exception as e:  # the user's model or data failing for these values
         history = History(records, reason=describe_exception(e))
     state, value, reason = _ending(history)
-    seconds = _record(trial, history, hp, start, reason=reason)
-    study.tell(trial, value if state == "complete" else None,
-               state={"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
-                      "failed": TrialState.FAIL}[state])
+    try:
+        seconds = _record(trial, history, hp, start, reason=reason)
+        told = study.tell(trial, value if state == "complete" else None,
+                          state={"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+                                 "failed": TrialState.FAIL}[state], skip_if_finished=True)
+    except UpdateFinishedTrialError:
+        return lost()
+    if told.user_attrs.get("lost") and told.state == TrialState.FAIL:
+        return lost()  # reclaimed between its last attribute and its ending
     return TrialOutcome(trial.number, state, value, len(history.epochs), seconds,
                         sum(e.seconds for e in history.epochs), dict(trial.params), reason)
 

@@ -51,6 +51,7 @@ class SearchResult:
     failed: int
     interrupted_trials: int
     epochs_spent: int
+    lost_trials: int = 0
     new_trials: int = 0
     interrupted: bool = False
     from_study: str | None = None
@@ -65,7 +66,8 @@ class SearchResult:
                 "failed": self.failed, "space": self.space, "epochs_spent": self.epochs_spent,
                 "mode": self.mode, "epochs_per_trial": self.epochs, "from": self.from_study,
                 "new_trials": self.new_trials, "interrupted": self.interrupted,
-                "interrupted_trials": self.interrupted_trials, "top": self.top,
+                "interrupted_trials": self.interrupted_trials, "lost_trials": self.lost_trials,
+                "top": self.top,
                 "warnings": [w.to_dict() for w in self.warnings], "failures": self.failures,
                 "files": self.files}
 
@@ -78,6 +80,7 @@ class SearchResult:
             trials=int(d.get("trials", 0)), completed=int(d.get("completed", 0)),
             pruned=int(d.get("pruned", 0)), failed=int(d.get("failed", 0)),
             interrupted_trials=int(d.get("interrupted_trials", 0)),
+            lost_trials=int(d.get("lost_trials", 0)),
             epochs_spent=int(d.get("epochs_spent", 0)), new_trials=int(d.get("new_trials", 0)),
             interrupted=bool(d.get("interrupted")), from_study=d.get("from"),
             top=list(d.get("top", [])), warnings=[Finding.from_dict(w) for w in d.get("warnings", [])],
@@ -137,7 +140,7 @@ def summarize(study: Any, *, storage: str, mode: str, epochs: int, space: dict[s
         study=study.study_name, storage=storage, mode=mode, epochs=epochs, space=space,
         best=best_entry(best) if best else None, trials=counts.finished,
         completed=counts.completed, pruned=counts.pruned, failed=counts.failed,
-        interrupted_trials=counts.interrupted,
+        interrupted_trials=counts.interrupted, lost_trials=counts.lost,
         epochs_spent=sum(int(t.user_attrs.get("epochs") or 0) for t in trials),
         top=[trial_row(t) for t in done[:TOP]], failures=failure_groups(trials), **extra)
 

@@ -7,8 +7,9 @@ it at once; SQLite, by contrast, is discouraged by Optuna for parallel
 writers. It needs no server, and ``optuna-dashboard`` and the ``optuna`` CLI
 open it as it is.
 
-``--storage URL`` takes any Optuna storage: ``postgresql://…`` or
-``mysql://…`` (an RDB that workers on many machines share),
+``--storage URL`` takes any Optuna storage: ``postgresql://…`` (with the
+``tune[postgres]`` extra, psycopg 3) or ``mysql://…`` (an RDB that workers on
+many machines share),
 ``sqlite:///file.db``, ``redis://…`` (a journal in Redis), or the path of a
 journal file.
 """
@@ -44,7 +45,6 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
         TuneError: the URL cannot be opened (bad scheme, missing driver,
             unreachable server), said in one line.
     """
-    import optuna
     from optuna.storages import JournalStorage
 
     _quiet_optuna()
@@ -56,7 +56,7 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
 
             return JournalStorage(JournalRedisBackend(url))
         if "://" in url:
-            return optuna.storages.RDBStorage(url)
+            return _open_rdb(url)
         path = Path(url)
         if path.is_dir():
             raise TuneError(f"--storage {url}: is a folder",
@@ -67,11 +67,88 @@ def open_storage(out: str | Path, url: str | None = None) -> Any:
         raise
     except ImportError as e:
         raise TuneError(f"--storage {mask_url(url)}: a driver is missing ({e.name or e})",
-                        "install it, e.g. pip install psycopg2-binary for PostgreSQL") from None
+                        "install it, e.g. pip install 'tune[postgres]' for PostgreSQL") from None
     except Exception as e:  # sqlalchemy/redis errors: a bad URL or an unreachable server
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise TuneError(f"--storage {mask_url(url)}: cannot open it ({mask_url(first)[:200]})",
+        raise TuneError(f"--storage {mask_url(url)}: cannot open it ({mask_secrets(first, url)[:200]})",
                         "check the URL, the server and the credentials") from None
+
+
+def _open_rdb(url: str) -> Any:
+    """Optuna's RDB storage. Workers on several machines starting at once on an
+    empty database all create Optuna's tables; the losers of that race see a
+    duplicate-key error and simply open the tables the winner made."""
+    import optuna
+
+    for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(rdb_url(url), engine_kwargs=_engine_kwargs(url))
+        except Exception as e:
+            if attempt + 1 == SCHEMA_RACE_ATTEMPTS or not _is_duplicate(e):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+SCHEMA_RACE_ATTEMPTS = 5
+
+
+def _is_duplicate(error: BaseException) -> bool:
+    while error is not None:
+        if type(error).__name__ in ("IntegrityError", "UniqueViolation", "DuplicateTable",
+                                    "DuplicateObject"):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# libpq settings for workers that must notice a dead server or network: give up
+# connecting after 10 s, and probe an idle connection after 10 s (3 probes, 5 s apart).
+POSTGRES_CONNECT = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
+                    "keepalives_interval": 5, "keepalives_count": 3}
+
+
+def is_server_url(url: str | None) -> bool:
+    """Whether ``--storage`` names a server that workers on several machines
+    share (PostgreSQL, MySQL, Redis), rather than a file on this one."""
+    return url is not None and "://" in url and not url.startswith("sqlite")
+
+
+def rdb_url(url: str) -> str:
+    """The SQLAlchemy URL for an RDB ``--storage``.
+
+    SQLAlchemy reads a plain ``postgresql://`` as the psycopg2 driver;
+    ``tune[postgres]`` installs psycopg 3, so the URL names it when psycopg 3
+    is what is installed. A missing driver is said before connecting.
+
+    Raises:
+        TuneError: no PostgreSQL driver is installed.
+    """
+    from importlib.util import find_spec
+
+    scheme, rest = url.split("://", 1)
+    base, _, driver = scheme.partition("+")
+    if base not in POSTGRES_SCHEMES:
+        return url
+    has = {"psycopg": find_spec("psycopg") is not None, "psycopg2": find_spec("psycopg2") is not None}
+    wanted = driver or ("psycopg" if has["psycopg"] or not has["psycopg2"] else "psycopg2")
+    if wanted in has and not has[wanted]:
+        package = "'tune[postgres]' (psycopg 3)" if wanted == "psycopg" else "psycopg2-binary"
+        raise TuneError(f"--storage {mask_url(url)}: the PostgreSQL driver {wanted} is not installed",
+                        f"pip install {package}")
+    return f"postgresql+{wanted}://{rest}"
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    """Test pooled connections before use, so a restarted server costs no error."""
+    if url.split("://", 1)[0].partition("+")[0] not in POSTGRES_SCHEMES:
+        return {}  # Optuna already pre-pings MySQL
+    from sqlalchemy.engine import make_url
+
+    given = set(make_url(rdb_url(url)).query)
+    return {"pool_pre_ping": True,
+            "connect_args": {k: v for k, v in POSTGRES_CONNECT.items() if k not in given}}
 
 
 def _journal_backend(path: Path) -> Any:
@@ -97,13 +174,29 @@ def _quiet_optuna() -> None:
 
 
 _PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<pw>[^&\s]*)", re.IGNORECASE)
 
 
 def mask_url(url: str | None) -> str | None:
-    """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db``; paths unchanged."""
+    """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db`` (and a
+    ``password=`` query parameter); paths unchanged."""
     if url is None:
         return None
-    return _PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", url)
+    url = _PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", url)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}***", url)
+
+
+def mask_secrets(text: str, url: str | None) -> str:
+    """``text`` (say, a driver's error message) with the URL's password masked
+    wherever it appears, as a URL or on its own."""
+    from urllib.parse import unquote
+
+    text = mask_url(text) or ""
+    secrets = {m["pw"] for m in (*_PASSWORD.finditer(url or ""), *_QUERY_PASSWORD.finditer(url or ""))}
+    for secret in sorted(secrets | {unquote(s) for s in secrets}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def describe_storage(out: str | Path, url: str | None = None) -> str:
