@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tuner.chance import Chance, measure_chance
 from tuner.data import Data, Normalizer, first_batch
 from tuner.engine import History, fit
 from tuner.errors import TuneError
@@ -55,7 +56,8 @@ class Experiment:
 
     ``train``/``val`` are normalised (when ``params.normalize``) and, for
     in-memory data, already on ``device``. ``space`` is what the model declared
-    through ``hp``; ``model_hp`` the values this configuration uses.
+    through ``hp``; ``model_hp`` the values this configuration uses. ``chance``
+    is the task's chance level, recorded in every history :meth:`fit` returns.
     """
 
     task: Task
@@ -67,6 +69,7 @@ class Experiment:
     device: torch.device
     seed: int
     overrides: dict[str, str] = field(default_factory=dict)
+    chance: Chance | None = None
 
     def build_model(self, *, fixed: dict[str, Any] | None = None, suggest: Suggest | None = None,
                     seed: int | None = None) -> tuple[nn.Module, HP]:
@@ -86,8 +89,10 @@ class Experiment:
 
     def fit(self, model: nn.Module, params: TrainParams | None = None, **kwargs: Any) -> History:
         """Train with the one engine on this experiment's data."""
-        return fit(model, self.train, self.val, params or self.params, loss_fn=self.task.loss_fn,
-                   device=self.device, seed=self.seed, **kwargs)
+        history = fit(model, self.train, self.val, params or self.params, loss_fn=self.task.loss_fn,
+                      device=self.device, seed=self.seed, **kwargs)
+        history.chance = self.chance
+        return history
 
     def with_hp(self, values: dict[str, Any]) -> "Experiment":
         """This experiment configured with ``values`` (training and model names
@@ -136,8 +141,10 @@ def prepare(spec: TaskSpec, hp_args: list[str] | None = None, *, seed: int = 0,
     if params.normalize:
         norm = Normalizer.fit(train)
         train, val = train.map_x(norm), val.map_x(norm)
+    chance = (measure_chance(task.train.labels(), task.val.labels(), task.num_classes, task.loss_fn)
+              if len(task.train) and len(task.val) else None)
     exp = Experiment(task, params, dict(hp.values), dict(hp.declared), train.to(dev), val.to(dev),
-                     dev, seed, raw)
+                     dev, seed, raw, chance)
     check_fit(exp, model.to(dev))
     return exp
 
