@@ -185,7 +185,7 @@ def _underfitting_msg(ev: dict[str, Any]) -> str:
         text = (f"training loss is still {_f(ev['train_loss'])}, "
                 f"{ev['train_loss'] / ev['start_train_loss']:.0%} of its epoch-1 level")
     if "epochs_to_target" not in ev:
-        return text + ", and has stopped improving"
+        return text + (", and" if "reference" in ev else " and") + " has stopped improving"
     unit = "points" if "train_acc" in ev else ""
     pace = (f"{ev['pace_per_epoch'] * 100:.2g} points" if unit else _f(ev["pace_per_epoch"]))
     needed = ev["epochs_to_target"]
