@@ -2,9 +2,9 @@
 
 Each rule reads a :class:`Curves` (the columns of one run, cut at the first
 non-finite loss, with the task's chance level and the best accuracy other runs
-of the task reached, when known) and returns its evidence, the numbers it
-saw, when it holds, else ``None``. The thresholds are named constants; README's ``diagnose``
-section lists them with the reasoning. They were set on the labelled runs in
+of the task reached, when known) and returns its evidence, the numbers it saw,
+when it holds, else ``None``. The thresholds are named constants; README's
+``diagnose`` section lists them with the reasoning. They were set on the labelled runs in
 ``tests/fixtures/curves`` (made by ``tests/fixtures/make_curves.py``) with a
 margin on both sides, and every quantity they compare is robust (see
 :mod:`tuner.diagnose.stats`), so that epoch-to-epoch noise does not flip a code.
