@@ -13,7 +13,8 @@ from torch import nn
 
 from tuner.experiment import prepare
 from tuner.lr_range import decade_probe, load_lr_range, lr_range, range_test
-from tuner.lr_range.decade_probe import classify, probe_params
+from tuner.lr_range.decade_probe import (HORIZON_EPOCHS, MAX_PROBE_ITERS, best_row, classify,
+                                         horizon_steps, probe, probe_iters_for, probe_params)
 from tuner.lr_range.suggest import parabola_vertex, probe_estimate
 from tuner.lr_range.sweep import SmoothedLoss
 from tuner.recipe import Recipe
@@ -55,6 +56,68 @@ def test_probe_starts_every_lr_from_the_same_weights(sgd_exp):
     after_others = decade_probe(model, sgd_exp.train, params, lrs=(1.0, 1e-2, 1e-3), **kw)
     assert after_others[-1].end_loss == alone[0].end_loss
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_probe_extends_past_the_end_that_trains_best_and_refines_to_half_decades(sgd_exp):
+    """Given only 1e-5 and 1e-4, the probe walks up a decade at a time while the top
+    trains best, then brackets the best with half decades."""
+    model = sgd_exp.build().model
+    rows = probe(model, sgd_exp.train, probe_params(sgd_exp.params, False),
+                 loss_fn=sgd_exp.task.loss_fn, device=sgd_exp.device, lrs=(1e-4, 1e-5), iters=30)
+    lrs = [r.lr for r in rows]
+    assert lrs == sorted(lrs, reverse=True) and max(lrs) >= 1e-2
+    best = best_row(rows)
+    assert best.lr != max(lrs) and best.lr != min(lrs)  # bracketed
+    for factor in (10 ** 0.5, 10 ** -0.5):
+        assert any(abs(math.log10(lr / (best.lr * factor))) < 1e-9 for lr in lrs)
+
+
+def test_probe_looks_between_decades_when_none_drops_clearly():
+    """A loss that falls 1-4% at every decade is flat there: the probe still refines
+    around the decade that lowered it most."""
+    from tuner.lr_range.decade_probe import ProbeRow
+
+    rows = [ProbeRow(1e-1, "flat", 0.01, 2.08, 2.06), ProbeRow(1e-2, "flat", 0.04, 2.08, 2.0),
+            ProbeRow(1e-3, "flat", 0.001, 2.08, 2.078), ProbeRow(1.0, "exploded", -0.1, 2.08, 2.3)]
+    assert best_row(rows).lr == 1e-2
+    assert best_row([rows[3]]) is None
+
+
+def test_probe_trains_as_long_as_a_coarse_trial():
+    from tuner.search.driver import COARSE_EPOCHS
+
+    assert HORIZON_EPOCHS == COARSE_EPOCHS
+    assert horizon_steps(1438, 64) == 23 * 3 and probe_iters_for(1438, 64) == 69
+    assert probe_iters_for(10 ** 6, 16) == MAX_PROBE_ITERS  # capped on large data
+
+
+def test_lr_range_probes_the_horizon_and_warns_when_shorter(sgd_exp):
+    kw = dict(probe_lrs=(1e-1, 1e-2), iters=20, repeats=1)
+    full = lr_range(sgd_exp, **kw)
+    assert full.settings["probe_iters"] == full.settings["horizon_steps"] == 69
+    assert not any("fewer than" in w for w in full.warnings)
+    short = lr_range(sgd_exp, probe_iters=10, **kw)
+    assert any("fewer than the 69" in w for w in short.warnings)
+
+
+def test_suggestion_is_the_probes_with_the_sweeps_as_a_fallback():
+    from tuner.lr_range.decade_probe import ProbeRow
+    from tuner.lr_range.suggest import suggest
+    from tuner.lr_range.sweep import Sweep
+
+    lrs = [10 ** (-7 + 8 * i / 99) for i in range(100)]
+    smoothed = [2.0 - math.exp(-(math.log10(x) + 1) ** 2) for x in lrs]  # bottoms out at 1e-1
+    sweep = Sweep(lrs, smoothed, smoothed, True, "blew up", 1e-7, 10.0, 100)
+    rows = [ProbeRow(1e-2, "drops", 0.5, 2.0, 1.0), ProbeRow(10 ** -2.5, "drops", 0.3, 2.0, 1.4),
+            ProbeRow(10 ** -1.5, "drops", 0.4, 2.0, 1.2)]
+    s = suggest(rows, [sweep], 1e-3)
+    assert s.source == "probe" and -2.25 <= math.log10(s.lr) <= -1.75
+    assert s.per_repeat == [pytest.approx(10 ** -1.5, rel=0.1)]  # the range test's own, beside it
+    flat = [ProbeRow(1e-2, "flat", 0.01, 2.0, 1.98)]
+    s = suggest(flat, [sweep], 1e-3)
+    assert s.source == "sweep" and s.lr == pytest.approx(10 ** -1.5, rel=0.1) and s.warnings
+    s = suggest(flat, [], 1e-3)
+    assert s.source == "configured" and s.lr == 1e-3
 
 
 def test_classify_rules():
@@ -185,7 +248,9 @@ def test_command_json_and_saved_result(tune, tmp_path):
     result = run.json()
     assert {"suggested_lr", "range", "spread_decades", "probe", "diverged", "warnings"} <= set(result)
     assert result["optimizer"] == "sgd" and result["settings"]["momentum"] == 0.9
-    assert [set(p) for p in result["probe"]] == [{"lr", "outcome", "drop"}] * 2
+    assert all(set(p) == {"lr", "outcome", "drop"} for p in result["probe"])
+    assert {1e-1, 1e-3} <= {p["lr"] for p in result["probe"]}  # and half decades around the best
+    assert result["source"] == "probe" and result["settings"]["probe_iters"] == 30
     assert {p["outcome"] for p in result["probe"]} <= {"exploded", "flat", "drops"}
     assert isinstance(result["diverged"], bool) and isinstance(result["warnings"], list)
     low, high = result["range"]

@@ -100,7 +100,7 @@ def test_rounds_pass_typed_results_and_follow_the_diagnosis_until_a_good_fit(mon
         history = History([EpochRecord(1, 1.0, 1.0, 0.9, 0.9, 0.1, 0.0)])
         return record(name, TrainResult(history, {}), final_val_acc=0.9)
 
-    def diagnose(ctx, name, result):
+    def diagnose(ctx, name, result, reference=None):
         assert isinstance(result, TrainResult)
         found_codes = next(codes)
         return record(name, DiagnoseResult([Diagnosis(c, "", {}, "") for c in found_codes], {}),

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from tuner.chance import Chance
 from tuner.data import Batch, BatchTransform, Data, batch_count
 from tuner.errors import TuneError
 from tuner.params import TrainParams
@@ -258,13 +259,16 @@ class History:
 
     ``diverged`` is set when the training loss became NaN or infinite; the run
     stops there and ``reason`` says where. ``stopped`` is set when the caller's
-    ``on_epoch`` asked to stop (for example a pruned search trial).
+    ``on_epoch`` asked to stop (for example a pruned search trial). ``chance``
+    is the task's chance level (what a model that learned nothing scores),
+    when known: ``tune diagnose`` judges the curves against it.
     """
 
     epochs: list[EpochRecord] = field(default_factory=list)
     diverged: bool = False
     reason: str | None = None
     stopped: bool = False
+    chance: Chance | None = None
 
     @property
     def best_epoch(self) -> EpochRecord | None:
@@ -286,13 +290,16 @@ class History:
 
     def to_dict(self) -> dict:
         return {"epochs": [asdict(e) for e in self.epochs], "diverged": self.diverged,
-                "reason": self.reason, "stopped": self.stopped}
+                "reason": self.reason, "stopped": self.stopped,
+                "chance": None if self.chance is None else self.chance.to_dict()}
 
     @staticmethod
     def from_dict(d: dict) -> "History":
+        """The inverse of :meth:`to_dict`; records written before ``chance`` existed read as unknown."""
         recs = [EpochRecord(**{k: (float("nan") if e.get(k) is None else e[k]) for k in HISTORY_COLUMNS})
                 for e in d.get("epochs", [])]
-        return History(recs, bool(d.get("diverged")), d.get("reason"), bool(d.get("stopped")))
+        return History(recs, bool(d.get("diverged")), d.get("reason"), bool(d.get("stopped")),
+                       Chance.from_dict(d.get("chance")))
 
     def write_csv(self, path: Path) -> None:
         with open(path, "w", newline="") as f:

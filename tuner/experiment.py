@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from tuner.augment import Augmentation, check_image_samples, takes_augmentation
+from tuner.chance import Chance, measure_chance
 from tuner.data import BatchTransform, Data, Normalizer, first_batch
 from tuner.engine import NOTHING_TO_TRAIN_HINT, History, ParamGroup, default_groups, fit, untrainable
 from tuner.errors import TuneError
@@ -79,7 +80,8 @@ class Experiment:
     ``train``/``val`` are normalised (when ``params.normalize``, by
     ``normalizer``) and, for in-memory data, already on ``device``. ``space`` is
     what the model declared through ``hp``; ``model_hp`` the values this
-    configuration uses.
+    configuration uses. ``chance``
+    is the task's chance level, recorded in every history :meth:`fit` returns.
     """
 
     task: Task
@@ -96,6 +98,7 @@ class Experiment:
     # Why the model prepare() built cannot be trained (engine.untrainable), or None.
     # Kept rather than raised: check-init and overfit-small report it as their finding.
     untrainable_reason: str | None = None
+    chance: Chance | None = None
 
     def require_trainable(self) -> None:
         """Refuse, before anything is written, to train a model with nothing to train.
@@ -167,9 +170,11 @@ class Experiment:
 
     def fit(self, built: Built, params: TrainParams | None = None, **kwargs: Any) -> History:
         """Train ``built`` with the one engine on this experiment's data."""
-        return fit(built.model, self.train, self.val, params or self.params,
-                   loss_fn=self.task.loss_fn, device=self.device, seed=self.seed,
-                   groups=built.groups, transform=built.transform, **kwargs)
+        history = fit(built.model, self.train, self.val, params or self.params,
+                      loss_fn=self.task.loss_fn, device=self.device, seed=self.seed,
+                      groups=built.groups, transform=built.transform, **kwargs)
+        history.chance = self.chance
+        return history
 
     def with_hp(self, values: dict[str, Any]) -> "Experiment":
         """This experiment configured with ``values`` held fixed (training and model
@@ -224,9 +229,11 @@ def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
     norm = Normalizer.fit(train) if params.normalize else None
     if norm is not None:
         train, val = train.map_x(norm), val.map_x(norm)
+    chance = (measure_chance(task.train.labels(), task.val.labels(), task.num_classes, task.loss_fn)
+              if len(task.train) and len(task.val) else None)
     typed = recipe.with_hp({**train_fixed, **{k: hp.values[k] for k in model_fixed}})
     exp = Experiment(task, typed, params, dict(hp.values), dict(hp.declared), train.to(dev),
-                     val.to(dev), dev, norm, untrainable_reason=untrainable(model))
+                     val.to(dev), dev, norm, untrainable_reason=untrainable(model), chance=chance)
     exp.input_shape = check_fit(exp, model.to(dev))
     check_image_samples(exp.input_shape, Augmentation.from_values(params))
     return exp

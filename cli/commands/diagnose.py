@@ -32,12 +32,28 @@ def register(app: typer.Typer) -> None:
         storage: Annotated[Optional[str], typer.Option(
             help="Optuna storage URL or journal file holding the study. "
                  "(default: OUT/studies.journal)")] = None,
+        classes: Annotated[Optional[str], typer.Option(
+            metavar="N|SHARES",
+            help="The task's classes, for curves that do not record their chance level: a count "
+                 "(balanced) or the classes' shares, e.g. 0.7,0.2,0.1. "
+                 "(default: what tune recorded; else chance is unknown)")] = None,
+        reference: Annotated[Optional[float], typer.Option(
+            metavar="ACC",
+            help="The best validation accuracy other runs of this task reached: underfitting is "
+                 "judged against it. (default: with --study, the study's other trials)")] = None,
     ) -> int:
         """Step 6: read the learning curves, name what is wrong, and say what to change."""
-        from tuner.diagnose.report import diagnose_and_save, load_input
+        from tuner.diagnose.report import (check_reference, diagnose_and_save, load_input,
+                                           parse_classes)
 
+        chance = parse_classes(classes) if classes is not None else None
+        check_reference(reference)
         run, source = load_input(common.out, curves=curves, study=study, trial=trial,
                                  storage=storage)
+        if chance is not None:
+            run.history.chance = chance
+        if reference is not None:
+            run.reference = reference
         result = diagnose_and_save(run, common.out, source=source)
         if common.json:
             print_json(result)
@@ -49,4 +65,6 @@ def register(app: typer.Typer) -> None:
 def render(result: Any) -> None:
     out.print(findings_panel(f"diagnose · {result.source}", result.verdict, result.diagnoses))
     out.print(kv_table("run", result.metrics))
+    for note in result.notes:
+        out.print(f"[dim]note: {note}[/dim]")
     files_line(result.files)

@@ -21,10 +21,12 @@ def register(app: typer.Typer) -> None:
         common: Common,
         probe: Annotated[Optional[list[str]], typer.Option(
             "--probe", metavar="LR[,LR...]",
-            help="Learning rates of the decade probe, comma-separated or repeated. "
+            help="Learning rates of the decade probe, comma-separated or repeated; it extends "
+                 "past an end that trains best and adds half decades around the best. "
                  "\\[default: 1e-1,1e-2,1e-3,1e-4,1e-5]")] = None,
         probe_iters: Annotated[Optional[int], typer.Option(
-            help="Training steps at each probe LR. \\[default: 100]")] = None,
+            help="Training steps at each probe LR. \\[default: the steps of 3 epochs (a coarse "
+                 "search trial), at most 2000]")] = None,
         iters: Annotated[Optional[int], typer.Option(
             help="Iterations of each range-test sweep. \\[default: 100]")] = None,
         repeats: Annotated[Optional[int], typer.Option(
@@ -40,7 +42,6 @@ def register(app: typer.Typer) -> None:
 
         # Unset flags take the library's defaults (the numbers in the help repeat them for people).
         probe_lrs = parse_lrs(probe) if probe else PROBE_LRS
-        probe_iters = defaults.PROBE_ITERS if probe_iters is None else probe_iters
         iters = defaults.DEFAULT_ITERS if iters is None else iters
         repeats = defaults.DEFAULT_REPEATS if repeats is None else repeats
         start_lr = defaults.START_LR if start_lr is None else start_lr
@@ -96,12 +97,12 @@ def render(result) -> None:
     low, high = result.range
     out.print(f"suggested lr [bold green]{result.suggested_lr:.3g}[/]   "
               f"search range [bold]{low:.3g} – {high:.3g}[/]   "
-              f"spread across seeds {result.spread_decades:.2f} decades")
-    per = ", ".join(f"{v:.3g}" for v in result.repeat_suggestions)
+              f"range tests' spread {result.spread_decades:.2f} decades")
     sweeps = ", ".join("—" if v is None else f"{v:.3g}" for v in result.sweep_estimates)
-    probe = "—" if result.probe_estimate is None else f"{result.probe_estimate:.3g}"
-    out.print(f"[dim]per repeat {per}: the mean in log space of the probe's {probe} "
-              f"and each sweep's {sweeps}[/dim]")
+    source = {"probe": "the probe's best LR, refined between its neighbours",
+              "sweep": "the range tests' (no probe LR made the loss drop)",
+              "configured": "the configured lr (nothing made the loss fall)"}[result.source]
+    out.print(f"[dim]suggestion: {source}; each range test's own (Smith's rule): {sweeps}[/dim]")
     for w in result.warnings:
         out.print(f"[yellow]warning:[/] {w}")
     files_line(result.files)

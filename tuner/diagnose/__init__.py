@@ -1,9 +1,11 @@
 """Step 6 of the procedure: read learning curves and prescribe.
 
-``diagnose(history)`` returns which of six fixed codes hold (``diverged``,
-``unstable``, ``overfitting``, ``underfitting``, ``still-improving``,
-``good-fit``), each with its evidence and concrete ``--hp`` advice, and a
-verdict. ``load_curves(path)`` reads curves from any training (CSV or JSON);
+``diagnose(history)`` returns which of eight fixed codes hold (``diverged``,
+``lr-too-low``, ``not-learning``, ``unstable``, ``overfitting``,
+``underfitting``, ``still-improving``, ``good-fit``), each with its evidence
+and concrete ``--hp`` advice, and a verdict. Curves are judged against the
+task's chance level (recorded by tune in every history) and, when known,
+against the best accuracy other runs of the task reached (``reference``). ``load_curves(path)`` reads curves from any training (CSV or JSON);
 ``diagnose_and_save`` also writes the annotated PNG and the JSON result
 (what ``tune run`` calls after each training).
 """

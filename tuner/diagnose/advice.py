@@ -124,6 +124,35 @@ def _longer(epochs: int, changes: dict[str, Any], what: str) -> list[str]:
     return [f"{what} ({epochs} -> {changes['epochs']} epochs)"]
 
 
+SGD_MOMENTUM = 0.9          # what plain SGD is given when it has none
+STRONG_WEIGHT_DECAY = 0.1   # weight decay at or above this is named as a suspect
+SANITY = ("run the sanity checks: `tune check-init` (dead or saturated units), `tune check-loss` "
+          "(the loss at initialisation, a graph that does not reach the weights) and "
+          "`tune overfit-small` (can the model fit a few hundred samples at all?)")
+
+
+def _lr_too_low(hyper: Hyper, declared: Declared, ev: Evidence, epochs: int,
+                changes: dict[str, Any], notes: list[str]) -> list[str]:
+    """Learning, far too slowly: never a bigger model or more epochs."""
+    text = _grouped("lr-too-low", hyper, declared, changes, notes)
+    if hyper.get("optimizer") == "sgd" and hyper.get("momentum") == 0:
+        changes["momentum"] = SGD_MOMENTUM
+        text.append(f"give SGD momentum (momentum 0 -> {SGD_MOMENTUM:g}): without it, "
+                    "each step moves about ten times less")
+    return text + ["`tune lr-range` measures where the loss falls fastest"]
+
+
+def _not_learning(hyper: Hyper, declared: Declared, ev: Evidence, epochs: int,
+                  changes: dict[str, Any], notes: list[str]) -> list[str]:
+    """Stuck at chance with nothing moving: a bug until the checks say otherwise."""
+    suspects = ["a learning rate far too low (`tune lr-range`)"]
+    wd = hyper.get("weight_decay")
+    if isinstance(wd, (int, float)) and wd >= STRONG_WEIGHT_DECAY:
+        suspects.append(f"weight_decay {wd:g}, strong enough to pin the weights at zero")
+    return [SANITY, "they find most bugs that keep a model at chance",
+            "if they pass, suspect " + " or ".join(suspects)]
+
+
 def _good_fit(hyper: Hyper, declared: Declared, ev: Evidence, epochs: int,
               changes: dict[str, Any], notes: list[str]) -> list[str]:
     return ["nothing to fix: these settings are a good final configuration"]
@@ -135,6 +164,8 @@ ADVICE = {
     "overfitting": _overfitting,
     "underfitting": _underfitting,
     "still-improving": _still_improving,
+    "lr-too-low": _lr_too_low,
+    "not-learning": _not_learning,
     "good-fit": _good_fit,
 }
 

@@ -5,8 +5,9 @@ and ``val_acc`` are optional (without them the loss-only rules apply), and
 other columns are ignored. Accepted layouts:
 
 - CSV with a header row (``tune train``'s ``history.csv`` as is);
-- JSON: ``tune train``'s ``history.json`` (``{"epochs": [rows...], ...}``),
-  a list of row objects, or an object of columns (``{"epoch": [...], ...}``).
+- JSON: ``tune train``'s ``history.json`` (``{"epochs": [rows...], ...}``,
+  which also carries the task's chance level), a list of row objects, or an
+  object of columns (``{"epoch": [...], ...}``).
 
 ``nan``/``inf`` (CSV) and ``null``/``NaN`` (JSON) in a loss mean the run
 diverged there. Anything else that is not a number is a :class:`TuneError`
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuner.chance import Chance
 from tuner.engine import EpochRecord, History
 from tuner.errors import TuneError
 from tuner.hp import ParamSpec
@@ -33,12 +35,19 @@ FORMAT_HINT = "give a CSV or JSON with columns epoch, train_loss, val_loss (and 
 
 @dataclass
 class RunCurves:
-    """Curves of one run, with its hyperparameters and the model's declarations
-    (with their roles) when the source has them (tune's files and studies do)."""
+    """Curves to diagnose, with what is known about the run.
+
+    ``hyperparameters`` and the model's ``declared`` hyperparameters (with their
+    roles) when the source has them (tune's history.json, a trial); the task's
+    chance level travels in ``history.chance`` (tune records it); ``reference``
+    is the best validation accuracy other runs of the same task reached (a
+    study's other trials, a walk's search), when known.
+    """
 
     history: History
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     declared: dict[str, ParamSpec] = field(default_factory=dict)
+    reference: float | None = None
 
 
 def load_curves(path: str | Path) -> History:
@@ -66,6 +75,7 @@ def read_curves(path: str | Path) -> RunCurves:
     history.diverged = bool(meta.get("diverged")) or history.diverged
     history.reason = meta.get("reason") if isinstance(meta.get("reason"), str) else None
     history.stopped = bool(meta.get("stopped"))
+    history.chance = Chance.from_dict(meta.get("chance"))
     return RunCurves(history, hyper if isinstance(hyper, dict) else {},
                      declared_from(meta.get("declared")))
 

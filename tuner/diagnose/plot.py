@@ -3,8 +3,9 @@
 On top of the loss/accuracy panels of :func:`tuner.plotting.plot_history`:
 the codes in the title, a dotted line at the best epoch, red crosses where the
 training loss jumped (unstable), a red line where the loss became non-finite
-or blew up (diverged), a shaded trend window (still-improving), and the
-climb of the validation loss from its best (overfitting).
+or blew up (diverged), a shaded trend window (still-improving), the climb of
+the validation loss from its best (overfitting), and grey dashed lines at
+chance level (and the reference accuracy) when they are known.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def plot_diagnosis(history: History, result: DiagnoseResult, path: Path) -> Path
 
     def annotate(ax_loss: Any, ax_acc: Any) -> None:
         best = result.metrics.get("best_epoch")
+        _baselines(ax_loss, ax_acc, result)
         for ax in (ax_loss, ax_acc):
             if best is not None:
                 ax.axvline(best, color="green", linestyle=":", linewidth=1, label=f"best epoch {best}")
@@ -44,6 +46,19 @@ def plot_diagnosis(history: History, result: DiagnoseResult, path: Path) -> Path
                      color=VERDICT_COLOR.get(result.verdict, "black"))
 
     return plot_history(history, path, title=title, notes=_wrap(notes), annotate=annotate)
+
+
+def _baselines(ax_loss: Any, ax_acc: Any, result: DiagnoseResult) -> None:
+    """Chance level on both panels (validation's), and the reference accuracy."""
+    if result.chance is not None:
+        if result.chance.val_loss is not None:
+            ax_loss.axhline(result.chance.val_loss, color="grey", linestyle="--", linewidth=1,
+                            label="chance")
+        ax_acc.axhline(result.chance.val_acc, color="grey", linestyle="--", linewidth=1,
+                       label="chance")
+    if result.reference is not None:
+        ax_acc.axhline(result.reference, color="grey", linestyle="-.", linewidth=1,
+                       label="other runs' best")
 
 
 def _wrap(notes: list[str], width: int = 150) -> list[str]:

@@ -72,6 +72,10 @@ def moves(code: str, declared: Mapping[str, ParamSpec]) -> list[Move]:
     if code == "unstable":
         return [Move("lr", False, "lower the learning rate", 1 / 3),
                 Move("batch_size", True, "a larger batch averages out noisy steps", 2.0)]
+    if code == "lr-too-low":  # learning, far too slowly: one decade up, the probe's step
+        return [Move("lr", True, "raise the learning rate", 10.0)]
+    # not-learning (a run stuck at chance with nothing moving) points at the sanity
+    # checks, not at a hyperparameter; good-fit needs nothing.
     return []
 
 

@@ -7,9 +7,11 @@ Writes ``<out>/diagnose.json`` (the result, which later steps read) and
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 
+from tuner.chance import Chance
 from tuner.diagnose.diagnosis import diagnose
 from tuner.diagnose.curves import RunCurves, read_curves
 from tuner.diagnose.result import DiagnoseResult
@@ -56,12 +58,41 @@ def _modified(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime)
 
 
+def parse_classes(text: str) -> Chance:
+    """``--classes``: a class count (balanced classes) or the classes' shares or
+    counts, comma-separated (``0.7,0.1,0.1,0.1`` or ``700,100,100,100``)."""
+    hint = "give the number of classes, e.g. --classes 10, or their shares, e.g. --classes 0.7,0.2,0.1"
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise TuneError(f"--classes {text}: not a number or a list of numbers", hint) from None
+    if len(values) == 1:
+        count = values[0]
+        if not (count >= 2 and count == int(count)):
+            raise TuneError(f"--classes {text}: a task has a whole number of classes, at least 2", hint)
+        return Chance.uniform(int(count))
+    if len(values) < 2 or any(not (v >= 0 and math.isfinite(v)) for v in values) or sum(values) <= 0:
+        raise TuneError(f"--classes {text}: shares must be non-negative numbers, one per class", hint)
+    return Chance.of_shares(values)
+
+
+def check_reference(value: float | None) -> float | None:
+    """``--reference``: a validation accuracy, between 0 and 1."""
+    if value is not None and not (0 < value <= 1):
+        raise TuneError(f"--reference {value:g}: must be an accuracy between 0 and 1",
+                        "give the best validation accuracy other runs of the task reached, e.g. 0.97")
+    return value
+
+
 def diagnose_and_save(run: RunCurves, out: str | Path, *, source: str = "",
                       stem: str = "diagnose") -> DiagnoseResult:
-    """Diagnose ``run`` and write ``<out>/<stem>.png`` and ``<out>/<stem>.json``."""
+    """Diagnose ``run`` (with its history's chance level and its reference, when
+    known) and write ``<out>/<stem>.png`` and ``<out>/<stem>.json``."""
     from tuner.diagnose.plot import plot_diagnosis
 
-    result = diagnose(run.history, hyper=run.hyperparameters, declared=run.declared, source=source)
+    result = diagnose(run.history, hyper=run.hyperparameters, declared=run.declared, source=source,
+                      reference=run.reference)
     folder = out_dir(out)
     png, js = folder / f"{stem}.png", folder / f"{stem}.json"
     result.files = [str(png), str(js)]

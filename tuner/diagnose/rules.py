@@ -1,9 +1,10 @@
-"""The six diagnoses as rules over a learning curve, with their thresholds.
+"""The diagnoses as rules over a learning curve, with their thresholds.
 
 Each rule reads a :class:`Curves` (the columns of one run, cut at the first
-non-finite loss) and returns its evidence, the numbers it saw, when it holds,
-else ``None``. The thresholds are named constants; README's ``diagnose``
-section lists them with the reasoning. They were set on the labelled runs in
+non-finite loss, with the task's chance level and the best accuracy other runs
+of the task reached, when known) and returns its evidence, the numbers it saw,
+when it holds, else ``None``. The thresholds are named constants; README's
+``diagnose`` section lists them with the reasoning. They were set on the labelled runs in
 ``tests/fixtures/curves`` (made by ``tests/fixtures/make_curves.py``) with a
 margin on both sides, and every quantity they compare is robust (see
 :mod:`tuner.diagnose.stats`), so that epoch-to-epoch noise does not flip a code.
@@ -15,8 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.chance import Chance
 from tuner.diagnose.stats import (end_value, finite, has_values, smooth, swings, tail_change,
-                                  tail_length, wiggle)
+                                  tail_length, theil_sen, wiggle)
 from tuner.engine import History, best_index
 
 # diverged: a loss that is not a number, that climbs above where it started, or
@@ -47,9 +49,24 @@ OVERFIT_TRAIN_FALL = 0.5  # ... while training loss fell to half its value at th
 OVERFIT_NOISE = 3.0       # ... and the climb is >= 3x the curve's own epoch-to-epoch wiggle
 OVERFIT_LOSS_GAP = 0.50   # without accuracy: val_loss - train_loss >= half the epoch-1 val loss
 
-# underfitting: training itself is poor, close to validation, and has stopped improving.
+# underfitting: training itself is poor, close to validation, and has stopped improving,
+# or improves so slowly that twice the epochs would not get it where it should be.
 UNDERFIT_ACC = 0.90            # training accuracy below 90% at the end
 UNDERFIT_LOSS_FRACTION = 0.30  # without accuracy: training loss still >= 30% of its epoch-1 level
+UNDERFIT_REF_GAP = 0.05        # with a reference (the best validation accuracy other runs of the
+#                                task reached): validation accuracy >= 5 points below it instead
+
+# chance level (tuner.chance): what a model that learned nothing scores. A run that ends
+# there learned nothing, whatever its curves' shapes: it diverged, its LR is far too low,
+# or something is broken, and it never needs a bigger model.
+NEAR_CHANCE = 0.10       # an accuracy that closed < 10% of the way from chance to 1 is at chance
+NEAR_CHANCE_LOSS = 0.97  # without accuracy: both losses end >= 97% of their chance level
+CHANCE_BLOWUP = 3.0      # an epoch's mean training loss >= 3x the chance loss: the loss exploded
+#                          (an untrained net starts near 1x; tune's default MLP at 1.5x)
+STILL_FALLING = 0.03     # at chance, the training loss fell >= 3% of its level over the second
+#                          half of the run (and training accuracy rose): learning, far too slowly
+STILL_RISING_ACC = 0.01  # ... training accuracy rose >= 1 point over that half (a net that only
+#                          learns the label shares lowers the loss with its accuracy flat)
 
 
 @dataclass
@@ -59,6 +76,8 @@ class Curves:
     ``bad_epoch`` is the first epoch whose training or validation loss is NaN
     or infinite (``None`` if none); ``cut`` holds the epochs before it.
     ``has_acc`` says whether both accuracy columns were recorded for them.
+    ``chance`` is the task's chance level and ``reference`` the best validation
+    accuracy other runs of the task reached, each ``None`` when unknown.
     """
 
     epoch: list[int]
@@ -69,6 +88,8 @@ class Curves:
     bad_epoch: int | None
     bad_values: dict[str, float]
     reason: str | None
+    chance: Chance | None = None
+    reference: float | None = None
 
     @property
     def n(self) -> int:
@@ -79,7 +100,9 @@ class Curves:
         return self.n > 0 and finite(self.train_acc) and finite(self.val_acc)
 
     @staticmethod
-    def of(history: History) -> "Curves":
+    def of(history: History, *, chance: Chance | None = None,
+           reference: float | None = None) -> "Curves":
+        """The curves of ``history``; ``chance`` defaults to the one the history records."""
         recs = history.epochs
         bad = next((i for i, e in enumerate(recs)
                     if not (math.isfinite(e.train_loss) and math.isfinite(e.val_loss))), None)
@@ -89,7 +112,7 @@ class Curves:
         return Curves([int(e.epoch) for e in kept], [e.train_loss for e in kept],
                       [e.val_loss for e in kept], [e.train_acc for e in kept],
                       [e.val_acc for e in kept], None if bad is None else int(recs[bad].epoch),
-                      bad_values, history.reason)
+                      bad_values, history.reason, chance or history.chance, reference)
 
 
 Evidence = dict[str, Any]
@@ -207,27 +230,112 @@ def overfitting(c: Curves) -> Evidence | None:
 
 
 def underfitting(c: Curves, improving: bool, overfit: bool) -> Evidence | None:
-    if c.n < 2 or improving or overfit:
+    """Training is poor and close to validation, and either stopped improving or
+    creeps up so slowly that twice the epochs (still-improving's advice) would not
+    reach the level it falls short of.
+
+    That level: with accuracy, the reference (the best validation accuracy other
+    runs of the task reached) less UNDERFIT_REF_GAP when known, else a training
+    accuracy of UNDERFIT_ACC; with losses only, UNDERFIT_LOSS_FRACTION of the
+    epoch-1 training loss.
+    """
+    if c.n < 2 or overfit:
         return None
     train_gain_share = _train_gain_share(c)
+    window = tail_length(c.n)
     if c.has_acc:
         level = end_value(c.train_acc)
         ev: Evidence = {"train_acc": level, "val_acc": end_value(c.val_acc),
                         "acc_gap": level - end_value(c.val_acc)}
-        low = level < UNDERFIT_ACC
         acc_gain = tail_change(c.train_acc)
         ev["train_acc_gain"] = acc_gain
         plateau = acc_gain < IMPROVING_ACC and train_gain_share < IMPROVING_LOSS
+        if c.reference is not None:
+            curve, target = c.val_acc, c.reference - UNDERFIT_REF_GAP
+            ev["reference"] = c.reference
+        else:
+            curve, target = c.train_acc, UNDERFIT_ACC
+        short = target - end_value(curve)
+        pace = tail_change(curve) / max(window - 1, 1)
     else:
         level = end_value(c.train_loss)
         ev = {"train_loss": level, "start_train_loss": c.train_loss[0],
               "val_loss": end_value(c.val_loss)}
-        low = c.train_loss[0] > 0 and level >= UNDERFIT_LOSS_FRACTION * c.train_loss[0]
+        target = UNDERFIT_LOSS_FRACTION * c.train_loss[0]
+        short = level - target if c.train_loss[0] > 0 else 0.0
+        pace = -tail_change(c.train_loss) / max(window - 1, 1)
         plateau = train_gain_share < IMPROVING_LOSS
     ev["train_loss_gain_share"] = train_gain_share
-    return ev if low and plateau else None
+    low = short > 0
+    if not improving:
+        return ev if low and plateau else None
+    needed = short / pace if pace > 0 else math.inf
+    ev.update(target=target, pace_per_epoch=pace, epochs_to_target=needed)
+    return ev if low and needed > c.n else None
 
 
 def _train_gain_share(c: Curves) -> float:
     total = c.train_loss[0] - min(smooth(c.train_loss))
     return -tail_change(c.train_loss) / total if total > 0 else 0.0
+
+
+# --- chance level ------------------------------------------------------------------------
+
+def _closed(value: float, chance: float) -> float:
+    """How much of the way from chance to a perfect 1 an accuracy has come."""
+    return (value - chance) / (1 - chance) if chance < 1 else 0.0
+
+
+def at_chance(c: Curves) -> Evidence | None:
+    """The run ends where a model that learned nothing would: both accuracies
+    within NEAR_CHANCE of chance (without accuracy, both losses at >= NEAR_CHANCE_LOSS
+    of theirs). ``None`` also when the chance level is unknown."""
+    ch = c.chance
+    if ch is None or c.n == 0:
+        return None
+    ev: Evidence = {"end_train_loss": end_value(c.train_loss), "end_val_loss": end_value(c.val_loss),
+                    "chance_train_loss": ch.train_loss, "chance_val_loss": ch.val_loss}
+    if c.has_acc:
+        ev.update(train_acc=end_value(c.train_acc), val_acc=end_value(c.val_acc),
+                  chance_train_acc=ch.train_acc, chance_val_acc=ch.val_acc)
+        holds = (_closed(ev["train_acc"], ch.train_acc) < NEAR_CHANCE
+                 and _closed(ev["val_acc"], ch.val_acc) < NEAR_CHANCE)
+    elif ch.train_loss and ch.val_loss:
+        holds = (ev["end_train_loss"] >= NEAR_CHANCE_LOSS * ch.train_loss
+                 and ev["end_val_loss"] >= NEAR_CHANCE_LOSS * ch.val_loss)
+    else:
+        return None
+    return ev if holds else None
+
+
+def diverged_to_chance(c: Curves) -> Evidence | None:
+    """The training loss exploded (an epoch's mean >= CHANCE_BLOWUP x the chance
+    loss) and the run ended at chance: it diverged, though every loss is finite and
+    none climbed far above epoch 1 (the blow-up may be inside epoch 1)."""
+    ev = at_chance(c)
+    if ev is None or not c.chance or not c.chance.train_loss:
+        return None
+    i = max(range(c.n), key=lambda k: c.train_loss[k])
+    ratio = c.train_loss[i] / c.chance.train_loss
+    if ratio < CHANCE_BLOWUP:
+        return None
+    return {"epoch": c.epoch[i], "train_loss": c.train_loss[i], "chance_ratio": ratio, **ev}
+
+
+def stuck_at_chance(c: Curves) -> tuple[str, Evidence] | None:
+    """A run that ended at chance without a blow-up: ``lr-too-low`` when its training
+    loss is still falling (STILL_FALLING over the second half of the run, with the
+    training accuracy rising) and ``not-learning`` when it is not."""
+    ev = at_chance(c)
+    if ev is None or c.n < 2:
+        return None
+    half = max(2, math.ceil(c.n / 2))
+    fall = -theil_sen(c.train_loss[-half:]) * (half - 1)
+    level = end_value(c.train_loss)
+    share = fall / level if level > 0 else 0.0
+    ev.update(epochs=c.n, half_epochs=half, train_loss_fall=fall, train_loss_fall_share=share)
+    rising = True
+    if c.has_acc:
+        ev["train_acc_rise"] = theil_sen(c.train_acc[-half:]) * (half - 1)
+        rising = ev["train_acc_rise"] >= STILL_RISING_ACC
+    return ("lr-too-low" if share >= STILL_FALLING and rising else "not-learning"), ev

@@ -1,13 +1,16 @@
 """The curves of one search trial: ``tune diagnose --study NAME [--trial N]``.
 
 ``tune search`` stores each trial's per-epoch curves in
-``trial.user_attrs["history"]`` (``History.to_dict()``, NaN as null) and all
-its hyperparameters in ``user_attrs["hp"]``. The default study is the most
+``trial.user_attrs["history"]`` (``History.to_dict()``, NaN as null, with the
+task's chance level) and all its hyperparameters in ``user_attrs["hp"]``. The
+best validation accuracy the study's other trials reached is the reference the
+trial is judged against. The default study is the most
 recent one in ``--out`` (or ``--storage``); the default trial is its best.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from tuner.diagnose.curves import RunCurves, declared_from
@@ -44,5 +47,20 @@ def study_curves(out: str | Path, study: str | None = None, trial: int | None = 
         raise TuneError(f"study {name} trial {chosen.number} has no recorded curves "
                         f"({chosen.state.name.lower()})", "pick a trial that trained with --trial N")
     declared = declared_from(loaded.user_attrs.get("declared"))
-    return (RunCurves(History.from_dict(history), trial_hp(chosen), declared),
+    return (RunCurves(History.from_dict(history), trial_hp(chosen), declared,
+                      reference_of(trials, chosen.number)),
             f"study {name} trial {chosen.number}")
+
+
+def reference_of(trials: list, number: int) -> float | None:
+    """The best validation accuracy the study's other trials reached: a completed
+    trial's value, or the best epoch a pruned or failed one reported. ``None``
+    when no other trial reported any."""
+    reached = []
+    for t in trials:
+        if t.number == number:
+            continue
+        if t.value is not None and math.isfinite(t.value):
+            reached.append(t.value)
+        reached += [v for v in t.intermediate_values.values() if math.isfinite(v)]
+    return max(reached) if reached else None

@@ -1,9 +1,14 @@
-"""The decade probe: a few LRs a decade apart, each trained briefly from the
-same initial weights, classified by what the loss did.
+"""The decade probe: LRs a decade apart, each trained from the same initial
+weights for as many steps as a coarse-search trial takes, classified by what
+the loss did.
 
-This is the coarse look before the range test: it answers "which decade is
-sane at all" with real (if short) training, so a range-test suggestion in an
-exploding decade can be caught.
+The probe measures what the suggestion is for: which LR trains best over the
+short runs the coarse search will make (:data:`HORIZON_EPOCHS` epochs). The
+horizon matters: the best LR for 24 steps is not the best for 1500 (more
+steps favour a smaller LR; a task whose loss sits on a plateau for a hundred
+steps shows nothing in a hundred). :func:`probe` runs the decades, extends them
+a decade at a time past an end that trains best, then adds the half decades
+either side of the best, so the optimum is bracketed at half-decade spacing.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from tuner.lr_range.sweep import SYNC_EVERY, preserved, sweep_params
 from tuner.params import TrainParams
 
 PROBE_LRS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
-PROBE_ITERS = 100
+# The probe trains each LR for the steps of this many epochs: the length of a coarse
+# search trial (tuner.search.driver.COARSE_EPOCHS), the runs its suggestion centres.
+HORIZON_EPOCHS = 3
+# ... but at most this many steps, so that lr-range stays affordable on large data
+# (where 3 epochs are long; the suggestion is then for a shorter run: a warning says so).
+MAX_PROBE_ITERS = 2000
+# The probe extends past its ends no further than the range test sweeps.
+MIN_PROBE_LR, MAX_PROBE_LR = 1e-7, 10.0
+HALF_DECADE = 10 ** 0.5
 PROBE_WEIGHT_DECAY = 1e-4
 # A drop of the training loss smaller than this share of where it started is "flat".
 FLAT_DROP = 0.05
@@ -65,6 +78,16 @@ def classify(start: float, end: float) -> tuple[Outcome, float | None]:
     return ("flat" if drop < FLAT_DROP else "drops"), drop
 
 
+def horizon_steps(n_train: int, batch_size: int, epochs: float = HORIZON_EPOCHS) -> int:
+    """Training steps in ``epochs`` epochs of ``n_train`` samples (at least 1)."""
+    return max(1, math.ceil(n_train / batch_size) * math.ceil(epochs))
+
+
+def probe_iters_for(n_train: int, batch_size: int, epochs: float = HORIZON_EPOCHS) -> int:
+    """The probe's steps per LR: a coarse trial's steps, capped at MAX_PROBE_ITERS."""
+    return min(horizon_steps(n_train, batch_size, epochs), MAX_PROBE_ITERS)
+
+
 def probe_params(params: TrainParams, weight_decay_set: bool) -> TrainParams:
     """The task's optimizer, constant LR, and a small weight decay unless one was chosen."""
     params = sweep_params(params)
@@ -80,7 +103,7 @@ def eval_subset(data: Data, seed: int) -> Data:
 
 def decade_probe(model: nn.Module, data: Data, params: TrainParams, *, loss_fn: Callable,
                  device: torch.device, lrs: tuple[float, ...] = PROBE_LRS,
-                 iters: int = PROBE_ITERS, seed: int = 0,
+                 iters: int = 100, seed: int = 0,
                  on_step: Callable[[int, int], None] | None = None) -> list[ProbeRow]:
     """Train ``iters`` steps at each LR from ``model``'s current weights (restored
     before each LR and at the end), on the same batches, and classify each.
@@ -113,3 +136,66 @@ def decade_probe(model: nn.Module, data: Data, params: TrainParams, *, loss_fn: 
     if on_step is not None:
         on_step(len(lrs) * iters, len(lrs) * iters)
     return rows
+
+
+def best_row(rows: list[ProbeRow]) -> ProbeRow | None:
+    """The LR whose loss dropped and ended lowest; when none dropped, the flat one
+    that came closest (lowered the loss most); ``None`` when no loss fell at all.
+
+    A task whose loss sits on a plateau may drop at one LR between two decades and
+    at neither decade: the probe then still knows where to look.
+    """
+    drops = [r for r in rows if r.outcome == "drops"]
+    if not drops:
+        drops = [r for r in rows if r.outcome == "flat" and (r.drop or 0.0) > 0]
+    return min(drops, key=lambda r: r.end_loss) if drops else None
+
+
+def _probed(rows: list[ProbeRow], lr: float) -> bool:
+    return any(abs(math.log10(r.lr / lr)) < 0.1 for r in rows)
+
+
+def probe(model: nn.Module, data: Data, params: TrainParams, *, loss_fn: Callable,
+          device: torch.device, lrs: tuple[float, ...] = PROBE_LRS, iters: int = 100,
+          seed: int = 0, on_step: Callable[[int, int], None] | None = None) -> list[ProbeRow]:
+    """The decade probe, extended and refined around its best LR.
+
+    After ``lrs``, while the best LR (:func:`best_row`) is the largest or smallest
+    probed, the next decade beyond it is probed too (within MIN_PROBE_LR..MAX_PROBE_LR);
+    then the LRs half a decade either side of the best.
+    Every LR starts from the same weights and sees the same batches; the rows come
+    back from the largest LR to the smallest. ``on_step(done, total)`` counts steps;
+    ``total`` grows when the probe extends.
+    """
+    rows: list[ProbeRow] = []
+    done = 0
+
+    def run(new: list[float], planned: int) -> None:
+        nonlocal done
+        total = done + planned * iters
+
+        def step(k: int, _: int) -> None:
+            if on_step is not None:
+                on_step(done + k, total)
+
+        rows.extend(decade_probe(model, data, params, loss_fn=loss_fn, device=device,
+                                 lrs=tuple(new), iters=iters, seed=seed, on_step=step))
+        done += len(new) * iters
+
+    run(list(lrs), len(lrs) + 2)
+    while (best := best_row(rows)) is not None:
+        ordered = sorted(r.lr for r in rows)
+        beyond = (best.lr * 10 if best.lr == ordered[-1] else
+                  best.lr / 10 if best.lr == ordered[0] else None)
+        if beyond is None or not MIN_PROBE_LR <= beyond <= MAX_PROBE_LR or _probed(rows, beyond):
+            break
+        run([beyond], 3)
+    best = best_row(rows)
+    if best is not None:
+        halves = [lr for lr in (best.lr * HALF_DECADE, best.lr / HALF_DECADE)
+                  if MIN_PROBE_LR <= lr <= MAX_PROBE_LR and not _probed(rows, lr)]
+        if halves:
+            run(halves, len(halves))
+    if on_step is not None:
+        on_step(done, done)
+    return sorted(rows, key=lambda r: -r.lr)

@@ -13,8 +13,9 @@ from typing import Any, Callable
 from tuner.errors import TuneError
 from tuner.experiment import Experiment
 from tuner.lr_range.curve import Curve
-from tuner.lr_range.decade_probe import PROBE_ITERS, PROBE_LRS, ProbeRow, decade_probe, probe_params
-from tuner.lr_range.suggest import SWEEP_OFFSET_DECADES, suggest
+from tuner.lr_range.decade_probe import (HORIZON_EPOCHS, MAX_PROBE_LR, MIN_PROBE_LR, PROBE_LRS, ProbeRow,
+                                         horizon_steps, probe, probe_iters_for, probe_params)
+from tuner.lr_range.suggest import suggest
 from tuner.lr_range.sweep import END_LR, START_LR, range_test
 from tuner.outdir import load_json, out_dir, save_json
 
@@ -34,7 +35,9 @@ class LRRangeResult:
     and the content of ``<out>/lr_range.json``.
 
     ``range`` is the ``[low, high]`` span recommended for the coarse search;
-    ``spread_decades`` is how far apart the per-repeat suggestions were.
+    ``repeat_suggestions`` are the range tests' own estimates and
+    ``spread_decades`` how far apart they were; ``source`` says where
+    ``suggested_lr`` came from (``probe``, ``sweep`` or ``configured``).
     """
 
     suggested_lr: float
@@ -53,6 +56,7 @@ class LRRangeResult:
     seed: int = 0
     seconds: float = math.nan
     files: list[str] = field(default_factory=list)
+    source: str = "probe"
 
     @property
     def measured(self) -> bool:
@@ -77,6 +81,7 @@ class LRRangeResult:
             "seconds": self.seconds,
             "curves": [c.to_dict() for c in self.curves],
             "files": self.files,
+            "source": self.source,
         }
 
     @staticmethod
@@ -89,11 +94,12 @@ class LRRangeResult:
             [float(v) for v in d.get("repeat_suggestions", [])], d.get("probe_estimate"),
             list(d.get("sweep_estimates", [])), [Curve.from_dict(c) for c in d.get("curves", [])],
             dict(d.get("settings", {})), str(d.get("task", "")), int(d.get("seed", 0)),
-            math.nan if d.get("seconds") is None else float(d["seconds"]), list(d.get("files", [])))
+            math.nan if d.get("seconds") is None else float(d["seconds"]), list(d.get("files", [])),
+            str(d.get("source", "probe")))
 
 
 def check_settings(probe_lrs: tuple[float, ...], iters: int, repeats: int,
-                   start_lr: float, end_lr: float, probe_iters: int = PROBE_ITERS) -> None:
+                   start_lr: float, end_lr: float, probe_iters: int | None = None) -> None:
     """Reject settings no run could use, naming the flag (before anything runs)."""
     bad = [lr for lr in probe_lrs if not (math.isfinite(lr) and lr > 0)]
     if bad:
@@ -102,9 +108,9 @@ def check_settings(probe_lrs: tuple[float, ...], iters: int, repeats: int,
     if iters < MIN_ITERS:
         raise TuneError(f"--iters {iters}: the sweep needs at least {MIN_ITERS} iterations",
                         f"use the default --iters {DEFAULT_ITERS}")
-    if probe_iters < 1:
+    if probe_iters is not None and probe_iters < 1:
         raise TuneError(f"--probe-iters {probe_iters}: must be at least 1",
-                        f"use the default --probe-iters {PROBE_ITERS}")
+                        f"leave it out: the probe then trains {HORIZON_EPOCHS} epochs' steps per LR")
     if repeats < 1:
         raise TuneError(f"--repeats {repeats}: must be at least 1", f"use the default --repeats {DEFAULT_REPEATS}")
     if not (0 < start_lr < end_lr and math.isfinite(end_lr)):
@@ -131,16 +137,22 @@ def parse_lrs(texts: list[str]) -> tuple[float, ...]:
 
 def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters: int = DEFAULT_ITERS,
              repeats: int = DEFAULT_REPEATS, start_lr: float = START_LR, end_lr: float = END_LR,
-             probe_iters: int = PROBE_ITERS, out: str | Path | None = None,
-             on_progress: OnProgress | None = None) -> LRRangeResult:
+             probe_iters: int | None = None, horizon_epochs: float = HORIZON_EPOCHS,
+             out: str | Path | None = None, on_progress: OnProgress | None = None) -> LRRangeResult:
     """Probe, sweep ``repeats`` times, suggest; save to ``out`` when given.
 
-    Everything starts from ``exp.build_model()`` (seeded: the weights the user
-    will train from) and is restored in memory between runs. The sweeps use
-    the task's optimizer settings; repeat ``r`` shuffles with its own seed.
+    Everything starts from ``exp.build()`` (seeded: the weights the user
+    will train from) and is restored in memory between runs. The probe trains
+    each LR for the steps of ``horizon_epochs`` epochs (the coarse search's
+    trials; at most MAX_PROBE_ITERS) unless ``probe_iters`` says otherwise.
+    The sweeps use the task's optimizer settings; repeat ``r`` shuffles with
+    its own seed.
     """
     check_settings(probe_lrs, iters, repeats, start_lr, end_lr, probe_iters)
     exp.require_trainable()
+    horizon = horizon_steps(len(exp.train), exp.params.batch_size, horizon_epochs)
+    if probe_iters is None:
+        probe_iters = probe_iters_for(len(exp.train), exp.params.batch_size, horizon_epochs)
     started = time.perf_counter()
     model = exp.build().model
     common = dict(loss_fn=exp.task.loss_fn, device=exp.device)
@@ -151,8 +163,8 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
         return lambda done, n: on_progress(phase, offset + done, total or n)
 
     pparams = probe_params(exp.params, "weight_decay" in exp.fixed)
-    rows = decade_probe(model, exp.train, pparams, lrs=probe_lrs, iters=probe_iters, seed=exp.seed,
-                        on_step=report("probe"), **common)
+    rows = probe(model, exp.train, pparams, lrs=probe_lrs, iters=probe_iters, seed=exp.seed,
+                 on_step=report("probe"), **common)
     sweeps = [range_test(model, exp.train, exp.params, start_lr=start_lr, end_lr=end_lr, iters=iters,
                          seed=exp.seed * 1000 + r, on_step=report("sweep", r * iters, repeats * iters),
                          **common)
@@ -161,8 +173,11 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
         on_progress("sweep", repeats * iters, repeats * iters)  # a diverged sweep ends early
 
     s = suggest(rows, sweeps, exp.params.lr)
-    edges = [10 ** SWEEP_OFFSET_DECADES * v for v in s.sweep_lrs if v is not None]
-    warnings = probe_warnings(rows, s.lr, statistics.median(edges) if edges else None) + s.warnings
+    warnings = probe_warnings(rows, s.lr) + s.warnings
+    if probe_iters < horizon:
+        warnings.append(f"the probe trained {probe_iters} steps per LR, fewer than the {horizon} of "
+                        f"{horizon_epochs:g} epochs: the suggestion is for shorter runs than the "
+                        f"coarse search's, and may be high (--probe-iters sets the steps)")
     undiverged = sum(not sw.diverged for sw in sweeps)
     if undiverged:
         warnings.append(f"the loss never diverged up to lr {end_lr:g} in {undiverged} of {repeats} "
@@ -172,18 +187,18 @@ def lr_range(exp: Experiment, *, probe_lrs: tuple[float, ...] = PROBE_LRS, iters
         s.per_repeat, s.probe_lr, s.sweep_lrs,
         [Curve(sw.lrs, sw.smoothed, sw.diverged) for sw in sweeps],
         {"start_lr": start_lr, "end_lr": end_lr, "iters": iters, "repeats": repeats,
-         "probe_iters": probe_iters, "batch_size": exp.params.batch_size,
+         "probe_iters": probe_iters, "horizon_epochs": horizon_epochs, "horizon_steps": horizon,
+         "batch_size": exp.params.batch_size,
          "weight_decay": exp.params.weight_decay, "probe_weight_decay": pparams.weight_decay,
          "momentum": exp.params.momentum if exp.params.optimizer == "sgd" else None},
-        exp.recipe.task.label(), exp.seed, time.perf_counter() - started)
+        exp.recipe.task.label(), exp.seed, time.perf_counter() - started, source=s.source)
     if out is not None:
         save_lr_range(result, out)
     return result
 
 
-def probe_warnings(rows: list[ProbeRow], suggested: float, edge: float | None) -> list[str]:
-    """What the probe says about the suggestion and about itself; ``edge`` is
-    the LR where the sweeps' loss bottomed out (median), if it did."""
+def probe_warnings(rows: list[ProbeRow], suggested: float) -> list[str]:
+    """What the probe says about the suggestion and about itself."""
     warnings = []
     if not any(r.outcome == "drops" for r in rows):
         warnings.append("no probe LR made the loss drop: every one exploded or stayed flat")
@@ -194,12 +209,12 @@ def probe_warnings(rows: list[ProbeRow], suggested: float, edge: float | None) -
                         f"{suggested:.3g}: start the search lower")
     drops = [r for r in rows if r.outcome == "drops"]
     best = max(drops, key=lambda r: r.drop or 0.0)
-    if best.lr == max(r.lr for r in rows) and edge is not None and edge > best.lr * 10 ** 0.5:
-        warnings.append(f"the largest probe LR ({best.lr:g}) trained best and the sweep stayed stable "
-                        f"up to {edge:.2g}: a larger LR may be better (add one to --probe)")
-    elif best.lr == min(r.lr for r in rows):
-        warnings.append(f"the smallest probe LR ({best.lr:g}) trained best: a smaller LR may be better "
-                        f"(add one to --probe)")
+    # The probe extends past an end that trains best, as far as MIN/MAX_PROBE_LR: only there
+    # can the best LR still lie beyond what it measured.
+    if best.lr == max(r.lr for r in rows) and best.lr * 10 > MAX_PROBE_LR:
+        warnings.append(f"the largest probe LR ({best.lr:g}) trained best: a larger LR may be better")
+    elif best.lr == min(r.lr for r in rows) and best.lr / 10 < MIN_PROBE_LR:
+        warnings.append(f"the smallest probe LR ({best.lr:g}) trained best: a smaller LR may be better")
     return warnings
 
 

@@ -1,19 +1,19 @@
 """From measurements to one LR you can trust, and a range to search.
 
-Two estimates of the LR that trains best over a short run, made in log space
-(decades) and averaged there:
+The suggestion is the probe's: the LR whose loss ended lowest after training
+for as many steps as a coarse-search trial takes, refined by a parabola through
+it and its half-decade neighbours (log loss against log LR). It measures
+directly what the suggestion is for.
 
-* **probe**: the decade probe trained ~100 real steps at each decade; a
-  parabola through the best decade and its neighbours (log loss against
-  log LR) puts the optimum between them.
-* **sweep**: each repeat of the range test gives the LR where its smoothed
-  loss bottomed out, the edge past which a larger LR stops helping; half a
-  decade below it (about a third) is Leslie Smith's rule of thumb.
-
-The two err in different ways (the probe is quantised to decades; the sweep's
-loss at each LR is shaped by everything trained before it), so their mean in
-log space is steadier than either. One suggestion per repeat; their median is
-the answer and their max-min the spread in decades.
+The range test's estimate (half a decade below the LR where its smoothed loss
+bottomed out: Leslie Smith's rule of thumb) is kept beside it, and used only
+when no probe LR made the loss drop. Its sweeps are ~100 steps whatever the
+task, so it is blind to the horizon: on the harder cases of
+``benchmarks/lr_suggestion.py`` it was 0.9 to 1.5 decades too high where many
+steps (small batches) or a slow start favour another LR, and averaging it with
+the probe (what tune did before) moved good probe estimates out of range.
+Its sweeps still draw the loss against LR, locate where the loss blows up
+(the top of the search range), and their spread widens the range.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tuner.lr_range.sweep import Sweep
 # Smith: the useful maximum is where the loss stops falling; train a bit below it.
 SWEEP_OFFSET_DECADES = 0.5
 # The coarse search spans a decade below the suggestion and half a decade above,
-# widened by half the spread on each side.
+# widened by half the range tests' spread on each side.
 RANGE_BELOW_DECADES = 1.0
 RANGE_ABOVE_DECADES = 0.5
 SPREAD_WARN_DECADES = 0.5
@@ -36,7 +36,13 @@ SPREAD_WARN_DECADES = 0.5
 
 @dataclass
 class Suggestion:
-    """The aggregated suggestion; every LR is in plain units (not log)."""
+    """The suggestion and its range; every LR is in plain units (not log).
+
+    ``per_repeat`` holds each range test's own estimate (Smith's rule) and
+    ``spread_decades`` their max - min; ``source`` says what the suggestion
+    came from: ``probe``, ``sweep`` (no probe LR made the loss drop) or
+    ``configured`` (nothing did).
+    """
 
     lr: float
     low: float
@@ -46,6 +52,7 @@ class Suggestion:
     probe_lr: float | None
     sweep_lrs: list[float | None]
     warnings: list[str]
+    source: str = "probe"
 
 
 def parabola_vertex(xs: list[float], ys: list[float]) -> float | None:
@@ -96,30 +103,33 @@ def sweep_estimate(sweep: Sweep) -> float | None:
 
 
 def suggest(rows: list[ProbeRow], sweeps: list[Sweep], fallback_lr: float) -> Suggestion:
-    """Combine the probe and every sweep into one suggestion, a range and warnings.
+    """The probe's estimate, with a range widened by the range tests' spread.
 
-    ``fallback_lr`` (the configured LR) is returned, with a warning, when
-    neither the probe nor any sweep saw the loss fall.
+    When no probe LR made the loss drop, the sweeps' median estimate stands in;
+    when nothing fell at all, ``fallback_lr`` (the configured LR) is returned
+    with a warning.
     """
     warnings: list[str] = []
     probe = probe_estimate(rows)
     per_sweep = [sweep_estimate(s) for s in sweeps]
-    per_repeat = []
-    for s in per_sweep:
-        parts = [v for v in (probe, s) if v is not None]
-        if parts:
-            per_repeat.append(sum(parts) / len(parts))
-    if not per_repeat:
+    found = [v for v in per_sweep if v is not None]
+    if probe is not None:
+        centre, source = probe, "probe"
+    elif found:
+        centre, source = statistics.median(found), "sweep"
+        warnings.append("no probe LR made the loss drop: the suggestion is the range test's "
+                        "(half a decade below where its loss bottomed out), which does not "
+                        "account for the length of the runs it is for")
+    else:
+        centre, source = math.log10(fallback_lr), "configured"
         warnings.append(f"the loss never fell, neither in the probe nor in the sweep; "
                         f"keeping lr {fallback_lr:g}: check the model and data (tune check-loss, "
                         f"tune overfit-small)")
-        per_repeat = [math.log10(fallback_lr)]
-    centre = statistics.median(per_repeat)
-    spread = max(per_repeat) - min(per_repeat)
+    spread = max(found) - min(found) if found else 0.0
     if spread > SPREAD_WARN_DECADES:
-        warnings.append(f"the repeats disagree by {spread:.2f} decades: raise --iters or --repeats")
+        warnings.append(f"the range tests disagree by {spread:.2f} decades: raise --iters or --repeats")
     low = centre - RANGE_BELOW_DECADES - spread / 2
     high = centre + RANGE_ABOVE_DECADES + spread / 2
-    return Suggestion(10 ** centre, 10 ** low, 10 ** high, spread, [10 ** v for v in per_repeat],
+    return Suggestion(10 ** centre, 10 ** low, 10 ** high, spread, [10 ** v for v in found],
                       None if probe is None else 10 ** probe,
-                      [None if s is None else 10 ** s for s in per_sweep], warnings)
+                      [None if s is None else 10 ** s for s in per_sweep], warnings, source)

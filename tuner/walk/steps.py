@@ -220,8 +220,11 @@ def final_epochs(configured: int, epochs_per_trial: int, factor: int) -> int:
     return max(configured * factor, 2 * epochs_per_trial)
 
 
-def diagnose_step(ctx: StepContext, name: str, trained: TrainResult) -> Outcome[DiagnoseResult]:
-    run = RunCurves(trained.history, trained.hyperparameters, ctx.exp.declared)
+def diagnose_step(ctx: StepContext, name: str, trained: TrainResult,
+                  reference: float | None = None) -> Outcome[DiagnoseResult]:
+    """Diagnose the retrained best against chance and ``reference`` (what the search's
+    trials reached)."""
+    run = RunCurves(trained.history, trained.hyperparameters, ctx.exp.declared, reference)
     result = diagnose_and_save(run, ctx.run_dir / name, source=name)
     summary = {"codes": result.codes, "advice": {d.code: d.advice for d in result.diagnoses}}
     # Every diagnosis, good-fit included: what the curves say is the step's whole point.

@@ -152,6 +152,11 @@ class Walker:
         for round_no in range(2, rounds + 2):
             if diagnosis.codes == ["good-fit"]:
                 return
+            if "not-learning" in diagnosis.codes:
+                self.stopped = ("the best configuration learned nothing (not-learning): no search "
+                                "range fixes that; run the sanity checks (tune check-init, "
+                                "check-loss, overfit-small)")
+                return
             tag = f"-{round_no}"
             last, seen = found, diagnosis
             adjusted = self.step(f"adjust{tag}", "adjust", lambda: S.adjust_step(
@@ -168,8 +173,9 @@ class Walker:
         ctx = self.ctx
         trained = self.step(f"train-best{tag}", "train-best", lambda: S.train_best_step(
             ctx, f"train-best{tag}", found, epoch_factor))
+        reference = (found.best or {}).get("value")
         diagnosis = self.step(f"diagnose{tag}", "diagnose", lambda: S.diagnose_step(
-            ctx, f"diagnose{tag}", trained))
+            ctx, f"diagnose{tag}", trained, reference))
         self.best = S.better(self.best, f"train-best{tag}", trained)
         return diagnosis
 
