@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import typer
 
-from cli.commands import checks, diagnose, lr_range, run, search, train
+from cli.commands import checks, diagnose, lr_range, run, search, train, transfer
 from tuner.errors import TuneWarning
 
 app = typer.Typer(
@@ -30,7 +30,7 @@ def root() -> None:
 
 
 # In the order of the procedure, so `tune --help` reads as the walk.
-for module in (train, checks, lr_range, search, diagnose, run):
+for module in (train, checks, transfer, lr_range, search, diagnose, run):
     module.register(app)
 
 

@@ -93,7 +93,4 @@ def train_and_save(exp: Experiment, out: str | Path, *,
 
 def class_names(exp: Experiment) -> list[str]:
     """The task's class names, or ``0``…``C-1``."""
-    names = exp.task.class_names
-    if names and len(names) == exp.task.num_classes:
-        return [str(n) for n in names]
-    return [str(i) for i in range(exp.task.num_classes)]
+    return exp.task.classes()

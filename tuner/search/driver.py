@@ -110,7 +110,8 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
             raise TuneError(f"--epochs {epochs}: a coarse search runs short trials of 1-5 epochs",
                             "use --epochs 3 here, and longer trials in the fine search")
         the_space = space or default_space(exp.space, fixed=exp.fixed,
-                                           train_fixed=exp.params.to_dict(), lr_range=lr_range)
+                                           train_fixed=exp.params.to_dict(), lr_range=lr_range,
+                                           transfer=exp.recipe.pretrained is not None)
     the_space = apply_space_args(the_space, space_args, model_space=exp.space,
                                  fixed=exp.fixed, train_fixed=exp.params.to_dict())
     if not len(the_space):

@@ -96,7 +96,7 @@ def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epoch
         params = exp.params.replace(**sample_training(trial, space), epochs=epochs)
         hp.update(params.to_dict())
         built = exp.build(suggest=lambda spec: suggest(trial, space[spec.name]) if spec.name in space
-                          else spec.default_value())
+                          else spec.default_value(), params=params)
         hp.update(built.hp.values)
         history = exp.fit(built, params, epochs=epochs, on_epoch=on_epoch)
     except KeyboardInterrupt:

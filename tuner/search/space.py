@@ -41,10 +41,23 @@ TRAIN_SPACE: dict[str, ParamSpec] = {
     "beta1": ParamSpec("beta1", "float", 0.8, 0.99),
 }
 
+# Added to the default space when the model starts from pretrained weights.
+TRANSFER_SPACE: dict[str, ParamSpec] = {
+    "freeze": ParamSpec("freeze", "choice", options=("none", "backbone", "1", "2")),
+    "backbone_lr": ParamSpec("backbone_lr", "float", 0.01, 1.0, log=True),
+}
+
 # name -> (parent, parent values under which the name matters)
 TRAIN_CONDITIONS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "momentum": ("optimizer", ("sgd",)),
     "beta1": ("optimizer", ("adam", "adamw")),
+}
+# name -> (parent, the one parent value under which the name does not matter):
+# nothing but the head trains with freeze=backbone, so its LR ratio and its
+# head-only epochs change nothing.
+TRAIN_UNLESS: dict[str, tuple[str, Any]] = {
+    "backbone_lr": ("freeze", "backbone"),
+    "probe_epochs": ("freeze", "backbone"),
 }
 
 
@@ -188,7 +201,7 @@ def transform(log: bool) -> tuple[Any, Any]:
 
 def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, Any] = (),
                   train_fixed: Mapping[str, Any] | None = None,
-                  lr_range: "LRRangeResult | None" = None) -> SearchSpace:
+                  lr_range: "LRRangeResult | None" = None, transfer: bool = False) -> SearchSpace:
     """The coarse search's space for a model.
 
     Args:
@@ -200,12 +213,18 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
             (``--hp optimizer=sgd`` keeps ``momentum``, drops ``beta1``).
         lr_range: An lr-range result: the LR range
             is then centred on the suggestion (see :func:`lr_span`).
+        transfer: The model starts from pretrained weights: search ``freeze``
+            and ``backbone_lr`` too (:data:`TRANSFER_SPACE`), and not the model's
+            ``capacity`` names (width, depth: they shape the architecture the
+            weights fit).
     """
-    params: dict[str, ParamSpec] = dict(TRAIN_SPACE)
+    params: dict[str, ParamSpec] = {**TRAIN_SPACE, **(TRANSFER_SPACE if transfer else {})}
     if lr_range is not None:
         low, high = lr_span(lr_range)
         params["lr"] = ParamSpec("lr", "float", low, high, log=True)
     for name, spec in model_space.items():
+        if transfer and spec.role == "capacity":
+            continue  # the architecture the pretrained weights were made for: not searched
         if spec.search and name not in params:
             params[name] = ParamSpec(name, spec.kind, spec.low, spec.high, spec.log, spec.options,
                                      role=spec.role)
@@ -229,6 +248,20 @@ def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> Se
         else:
             when.pop(name, None)
             if train_fixed.get(parent) not in values:
+                del params[name]
+    for name, (parent, value) in TRAIN_UNLESS.items():
+        if name not in params:
+            continue
+        if parent in params:
+            seen = tuple(v for v in params[parent].options if v != value)
+            if seen:
+                when[name] = (parent, seen)
+            else:
+                del params[name]
+                when.pop(name, None)
+        else:
+            when.pop(name, None)
+            if train_fixed.get(parent) == value:
                 del params[name]
     return SearchSpace(params, when)
 
