@@ -18,11 +18,13 @@ the best measured accuracy, so it is always the measured best or within one
 point of it; the course's table (Stanford CS231n, "Transfer learning") breaks
 the tie:
 
-1. ``probe`` when the probe is among them: little data and a similar source,
+1. ``scratch`` when it is among them and the similarity is below
+   :data:`SIMILAR` (the probe is near chance: the features barely help and
+   fine-tuning does not beat scratch), or when it measured best of all (the
+   pretrained weights do not help, whatever the probe says): transfer from this
+   source is pointless here;
+2. ``probe`` when the probe is among them: little data and a similar source,
    train the head only (cheapest, fewest weights to overfit);
-2. ``scratch`` when scratch is among them and the similarity is below
-   :data:`SIMILAR`: the features barely help and fine-tuning does not beat
-   scratch: transfer from this source is pointless here;
 3. ``fine-tune`` or ``probe-then-fine-tune``, whichever measured better (a tie
    goes to ``fine-tune``, the simpler), when one is among them: enough data to
    adapt the features, or the probe falls short of fine-tuning;
@@ -75,10 +77,10 @@ def decide(best_val_acc: Mapping[str, float], chance: float) -> str:
     top = max(acc.values())
     near = {name for name, a in acc.items() if a >= top - TIE}
     sim = similarity(acc[PROBE], acc[SCRATCH], chance).score
+    if SCRATCH in near and (sim < SIMILAR or acc[SCRATCH] >= top):
+        return SCRATCH
     if PROBE in near:
         return PROBE
-    if SCRATCH in near and sim < SIMILAR:
-        return SCRATCH
     tuned = [n for n in (FINE_TUNE, PROBE_THEN_FINE_TUNE) if n in near]
     if tuned:
         return max(tuned, key=lambda n: (acc[n], n == FINE_TUNE))
@@ -110,7 +112,7 @@ def advice(verdict: str, best_val_acc: Mapping[str, float], sim: Similarity,
                 f"beat training from scratch (fine-tune {pts(FINE_TUNE, SCRATCH)}). Train from "
                 f"scratch (drop --pretrained); to gain from transfer, collect more data or find a "
                 f"source closer to this data. Course table: a very different data set.")
-    return (f"Training from scratch beat every pretrained start (fine-tune {pts(FINE_TUNE, SCRATCH)}, "
+    return (f"No pretrained start beat training from scratch (fine-tune {pts(FINE_TUNE, SCRATCH)}, "
             f"probe {pts(PROBE, SCRATCH)}): {data} is enough to learn the features here; train "
             f"from scratch (drop --pretrained), or compare again with more --epochs.")
 

@@ -236,7 +236,7 @@ def train_best_step(ctx: StepContext, name: str, found: SearchResult,
     result = train_and_save(exp, ctx.run_dir / name,
                             on_epoch=lambda rec: bar(rec.epoch, epochs, f"val_acc {rec.val_acc:.4f}"))
     h = result.history
-    summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files")}
+    summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files", "pretrained")}
     summary.update(epochs_spent=len(h.epochs), from_trial=found.best.get("trial"), study=found.study)
     notes = notes_of([Finding("diverged", "fail", h.reason or "the training loss became NaN",
                               f"its files are in {result.folder}")] if h.diverged else [])
