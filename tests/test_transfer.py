@@ -253,6 +253,12 @@ def test_tune_transfer_measures_four_strategies_and_gives_a_verdict(tune, tmp_pa
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert json.loads(Path(result["files"][0]).read_text())["verdict"] == result["verdict"]
 
+    # The same seed repeats every strategy's curves on CPU.
+    again = tune("transfer", "--task", target, "--pretrained", source, "--epochs", "3", "--out", "again",
+                 "--json").json()
+    assert [[e["val_loss"] for e in s["epochs"]] for s in again["strategies"]] == \
+        [[e["val_loss"] for e in s["epochs"]] for s in result["strategies"]]
+
     human = tune("transfer", "--task", target, "--pretrained", source, "--epochs", "1", "--out", "h")
     assert human.code == 0 and "verdict" in human.stdout and "vs scratch" in human.stdout
 
