@@ -1,7 +1,7 @@
 """The flags every command shares, declared once.
 
-``@with_common`` adds ``--task --model --data --hp --seed --device --out
---json`` to a command's signature and hands them to it as one ``common:
+``@with_common`` adds ``--task --model --data --pretrained --hp --seed
+--device --out --json`` to a command's signature and hands them to it as one ``common:
 Common`` argument. It also turns a :class:`~tuner.errors.TuneError` into a
 single ``error: ...`` line on stderr with exit code 2.
 """
@@ -30,17 +30,20 @@ class Common:
     out: str
     json: bool
     threads: Optional[str] = None  # commands that train: --threads N|auto
+    pretrained: Optional[str] = None
 
     @property
     def names_experiment(self) -> bool:
         """Whether any flag says what to train (otherwise a stored recipe may)."""
-        return bool(self.task or self.model or self.data or self.hp or self.seed is not None)
+        return bool(self.task or self.model or self.data or self.hp or self.seed is not None
+                    or self.pretrained)
 
     def recipe(self) -> Any:
         """The :class:`~tuner.recipe.Recipe` these flags describe (torch-free)."""
         from tuner.recipe import Recipe
 
-        return Recipe.from_flags(self.task, self.model, self.data, self.hp, self.seed or 0)
+        return Recipe.from_flags(self.task, self.model, self.data, self.hp, self.seed or 0,
+                                 self.pretrained)
 
     def prepare(self, recipe: Any = None) -> Any:
         """Load and check ``recipe`` (default: the flags' one): an
@@ -57,26 +60,39 @@ class Common:
         exp = prepare(recipe if recipe is not None else self.recipe(), self.device)
         if self.threads is not None:
             exp.threads = choose_threads(exp, requested)
+        if exp.pretrained is not None and not self.json:
+            from cli.output import err
+
+            err.print(f"pretrained: {exp.pretrained.summary()}", soft_wrap=True)
         return exp
 
 
 _OPTIONS: dict[str, tuple[Any, Any]] = {
     "task": (Annotated[Optional[str], typer.Option(
         help="Your task: a .py file or module defining build_model(hp) and load_data(). "
-             "[default: none: the built-in --model on --data]",
+             "\\[default: none: the built-in --model on --data]",
         rich_help_panel=PANEL)], None),
     "model": (Annotated[Optional[str], typer.Option(
-        help="Built-in model when no --task: mlp or cnn. [default: mlp]", rich_help_panel=PANEL)], None),
+        help="Built-in model when no --task: mlp, cnn, or timm:NAME (any timm architecture; "
+             "pip install 'tune\\[timm]'). \\[default: mlp]", rich_help_panel=PANEL)], None),
     "data": (Annotated[Optional[str], typer.Option(
         help="Built-in data when no --task: digits, FILE.npz, FILE.csv or an image folder. "
-             "[default: digits]", rich_help_panel=PANEL)], None),
+             "\\[default: digits]", rich_help_panel=PANEL)], None),
+    "pretrained": (Annotated[Optional[str], typer.Option(
+        metavar="FILE|hub",
+        help="Start from these weights: a model.pt from tune train/run, or a state_dict "
+             "(.pt, .pth, .safetensors); every tensor whose name and shape match is loaded and "
+             "the classifier head is re-initialised when it does not fit. hub: timm's weights "
+             "for --model timm:NAME (needs the network). \\[default: none: the model's own "
+             "initialisation]", rich_help_panel=PANEL)], None),
     "hp": (Annotated[Optional[list[str]], typer.Option(
         "--hp", metavar="KEY=VALUE",
         help="Set a hyperparameter (repeatable): lr, optimizer, momentum, beta1, beta2, "
              "weight_decay, batch_size, epochs, schedule, warmup_epochs, normalize, grad_clip, "
-             "or one the model declares. [default: none]", rich_help_panel=PANEL)], None),
+             "freeze, backbone_lr, probe_epochs, or one the model declares. \\[default: none]",
+        rich_help_panel=PANEL)], None),
     "seed": (Annotated[Optional[int], typer.Option(
-        min=0, help="Random seed (0 or more); the same seed repeats a CPU run. [default: 0]",
+        min=0, help="Random seed (0 or more); the same seed repeats a CPU run. \\[default: 0]",
         rich_help_panel=PANEL)], None),
     "device": (Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=PANEL)], "auto"),
     "out": (Annotated[str, typer.Option(help="Folder for results, plots and studies.",

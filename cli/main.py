@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import typer
 
-from cli.commands import checks, diagnose, evaluate, lr_range, run, search, status, train
+from cli.commands import checks, diagnose, evaluate, lr_range, run, search, status, train, transfer
 from tuner.errors import TuneWarning
 
 app = typer.Typer(
@@ -30,7 +30,7 @@ def root() -> None:
 
 
 # In the order of the procedure, so `tune --help` reads as the walk.
-for module in (train, checks, lr_range, search, diagnose, run, evaluate, status):
+for module in (train, checks, transfer, lr_range, search, diagnose, run, evaluate, status):
     module.register(app)
 
 

@@ -30,10 +30,9 @@ def build_cnn(hp, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         if i % 2 == 1 and min(height, wide) >= 4:
             layers.append(nn.MaxPool2d(2))
             height, wide = height // 2, wide // 2
-    layers.append(nn.Flatten())
-    if dropout > 0:
-        layers.append(nn.Dropout(dropout))
-    layers.append(nn.Linear(channels * height * wide, num_classes))
+    # Identity where dropout is off: the head's name is the same at any dropout.
+    layers += [nn.Flatten(), nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+               nn.Linear(channels * height * wide, num_classes)]
     model = nn.Sequential(*layers)
     initialise(model, scheme, scale)
     return model

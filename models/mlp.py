@@ -1,4 +1,6 @@
-"""A multi-layer perceptron: Flatten, then ``depth`` x (Linear, ReLU, Dropout), then a Linear head."""
+"""A multi-layer perceptron: Flatten, then ``depth`` x (Linear, ReLU, Dropout), then a Linear head.
+
+Dropout off is an ``nn.Identity`` in its place, so the weights' names do not depend on it."""
 
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ def build_mlp(hp, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     layers: list[nn.Module] = [nn.Flatten()]
     fan_in = math.prod(input_shape)
     for _ in range(depth):
-        layers += [nn.Linear(fan_in, width), nn.ReLU()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+        # Identity where dropout is off keeps the layers' names (their indices) the same at
+        # any dropout, so pretrained weights load whatever dropout a search tries.
+        layers += [nn.Linear(fan_in, width), nn.ReLU(), nn.Dropout(dropout) if dropout > 0 else nn.Identity()]
         fan_in = width
     layers.append(nn.Linear(fan_in, num_classes))
     model = nn.Sequential(*layers)

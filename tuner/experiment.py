@@ -1,9 +1,11 @@
 """One task plus how to train it: the starting point of every command.
 
 :func:`prepare` loads the task a :class:`~tuner.recipe.Recipe` names, applies its ``--hp`` values (training names and
-the model's own), normalises the inputs, moves data to the device, and checks
-with one forward pass that model, data and loss fit together, so that a
-mistake surfaces as one clear error before any file is written.
+the model's own), normalises the inputs, moves data to the device, loads the
+pretrained weights the recipe names (once, so that weights of another
+architecture are refused up front), and checks with one forward pass that
+model, data and loss fit together, so that a mistake surfaces as one clear
+error before any file is written.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from torch import nn
 from tuner.augment import Augmentation, check_image_samples, takes_augmentation
 from tuner.chance import Chance, measure_chance
 from tuner.data import BatchTransform, Data, Normalizer, first_batch
-from tuner.engine import NOTHING_TO_TRAIN_HINT, History, ParamGroup, default_groups, fit, untrainable
+from tuner.engine import NOTHING_TO_TRAIN_HINT, History, ParamGroup, fit, untrainable
 from tuner.errors import TuneError
 from tuner.hp import HP, ParamSpec, Suggest
 from tuner.params import TRAIN_NAMES, TrainParams, check_params
 from tuner.recipe import Recipe
 from tuner.threads import ThreadChoice
 from tuner.task import Task, call_user, load_task
+from tuner.transfer.groups import transfer_groups
+from tuner.transfer.load import LoadReport, load_pretrained
+from tuner.transfer.weights import read_weights
 
 
 AUGMENT_SEED_OFFSET = 0x5EED  # augmentation draws: a stream apart from the shuffling's
@@ -63,13 +68,15 @@ class Built:
     ``groups`` are the optimizer's parameter groups (one group by default; a
     pretrained backbone may get its own LR multiplier or be frozen);
     ``transform`` is the training-time batch transform (augmentation), or None.
-    ``hp`` recorded what ``build_model`` asked for.
+    ``hp`` recorded what ``build_model`` asked for; ``pretrained`` what loading
+    the recipe's weights did (None without ``--pretrained``).
     """
 
     model: nn.Module
     hp: HP
     groups: list[ParamGroup]
     transform: BatchTransform | None = None
+    pretrained: LoadReport | None = None
 
 
 @dataclass
@@ -99,6 +106,11 @@ class Experiment:
     # Kept rather than raised: check-init and overfit-small report it as their finding.
     untrainable_reason: str | None = None
     chance: Chance | None = None
+    # What loading the recipe's pretrained weights did in prepare() (None without them).
+    pretrained: LoadReport | None = None
+    # Swap a Linear head of another width for one with the task's classes: set for an
+    # experiment with pretrained weights and kept by without_weights() (its scratch baseline).
+    adapt_head: bool = False
 
     def require_trainable(self) -> None:
         """Refuse, before anything is written, to train a model with nothing to train.
@@ -121,14 +133,15 @@ class Experiment:
 
     def build(self, *, suggest: Suggest | None = None, seed: int | None = None,
               params: TrainParams | None = None) -> Built:
-        """A freshly initialised model on the device (seeded, so repeatable), with its
-        parameter groups and training transform.
+        """A freshly initialised model on the device (seeded, so repeatable), with the
+        recipe's pretrained weights loaded, its parameter groups and training transform.
 
         With ``suggest`` (a search trial) only the recipe's fixed names stay
         fixed; every other searchable hyperparameter is asked of ``suggest``.
         ``params`` are the training settings this model will train with (a
-        trial's sampled ones; default this experiment's): its augmentation
-        becomes the transform.
+        trial's sampled ones; default this experiment's): the groups follow its
+        ``freeze``, ``backbone_lr`` and ``probe_epochs``, its augmentation becomes
+        the transform.
         """
         seed_everything(self.seed if seed is None else seed)
         base = self.model_hp if suggest is None else {
@@ -137,8 +150,11 @@ class Experiment:
         model = call_user(self.task.build_model, "build_model(hp)", hp)
         if not isinstance(model, nn.Module):
             raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
+        loaded = self.load_weights(model)
         model = model.to(self.device)
-        return Built(model, hp, default_groups(model), self.augmentation(params or self.params))
+        params = params or self.params
+        groups = transfer_groups(model, params, self.task.head)
+        return Built(model, hp, groups, self.augmentation(params), loaded)
 
     def augmentation(self, params: TrainParams) -> BatchTransform | None:
         """The training batch transform ``params`` ask for (None when every
@@ -161,12 +177,32 @@ class Experiment:
         image data, augmentation (see :func:`tuner.search.space.declarations`)."""
         from tuner.search.space import declarations
 
-        return declarations(self.space, images=self.images)
+        return declarations(self.space, images=self.images,
+                            transfer=self.recipe.pretrained is not None)
 
     @property
     def images(self) -> bool:
         """Whether the samples are images (channels, height, width): augmentation applies."""
         return takes_augmentation(self.input_shape)
+
+    def load_weights(self, model: nn.Module) -> LoadReport | None:
+        """Load the recipe's pretrained weights into ``model`` and fit its head to the
+        task (:mod:`tuner.transfer.load`); without weights only the head is fitted,
+        and only for the scratch baseline of a pretrained experiment."""
+        if self.recipe.pretrained is None:
+            if self.adapt_head:
+                from tuner.transfer.head import find_head, fit_head
+
+                fit_head(model, find_head(model, self.task.head), self.task.num_classes)
+            return None
+        weights = read_weights(self.recipe.pretrained, self.recipe.task.model)
+        return load_pretrained(model, weights, self.task.num_classes, self.task.classes(),
+                               self.task.head)
+
+    def without_weights(self) -> "Experiment":
+        """This experiment trained from the model's own initialisation (the scratch
+        baseline of ``tune transfer``): its recipe names no pretrained weights."""
+        return dataclasses.replace(self, recipe=self.recipe.with_pretrained(None), pretrained=None)
 
     def fit(self, built: Built, params: TrainParams | None = None, **kwargs: Any) -> History:
         """Train ``built`` with the one engine on this experiment's data."""
@@ -233,8 +269,13 @@ def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
               if len(task.train) and len(task.val) else None)
     typed = recipe.with_hp({**train_fixed, **{k: hp.values[k] for k in model_fixed}})
     exp = Experiment(task, typed, params, dict(hp.values), dict(hp.declared), train.to(dev),
-                     val.to(dev), dev, norm, untrainable_reason=untrainable(model), chance=chance)
-    exp.input_shape = check_fit(exp, model.to(dev))
+                     val.to(dev), dev, norm, untrainable_reason=untrainable(model), chance=chance,
+                     adapt_head=recipe.pretrained is not None)
+    exp.pretrained = exp.load_weights(model)
+    model = model.to(dev)
+    if params.freeze != "none" or params.probe_epochs > 0:
+        transfer_groups(model, params, task.head)  # a model without a head to probe: refused now
+    exp.input_shape = check_fit(exp, model)
     check_image_samples(exp.input_shape, Augmentation.from_values(params))
     return exp
 

@@ -17,6 +17,8 @@ from tuner.errors import TuneError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
+# ``freeze``: train everything, only the head, or (a whole number k as text) the head and the last k blocks.
+FREEZE_NONE, FREEZE_BACKBONE = "none", "backbone"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,14 @@ class TrainParams:
     ``normalize=None`` means "decide by the data": on for built-in data, off for
     a task file's data (a task usually normalises its own inputs).
     ``grad_clip=0`` turns gradient-norm clipping off.
+
+    Transfer learning (see :mod:`tuner.transfer`): ``freeze`` is ``none``
+    (train everything), ``backbone`` (train only the classifier head: a linear
+    probe) or a whole number k written as text (``"2"``: the head and the last
+    k blocks), text so that one choice of a search holds all three forms;
+    ``backbone_lr`` multiplies the LR of every non-head parameter
+    (discriminative learning rates); ``probe_epochs`` trains the head alone for
+    that many epochs before the rest joins (probe, then fine-tune).
     """
 
     lr: float = 1e-3
@@ -48,6 +58,14 @@ class TrainParams:
     translate: float = 0.0
     jitter: float = 0.0
     cutout: float = 0.0
+    freeze: str = FREEZE_NONE
+    backbone_lr: float = 1.0
+    probe_epochs: int = 0
+
+    @property
+    def freeze_blocks(self) -> int | None:
+        """``freeze=k``'s k (the blocks that train with the head), or None for ``none``/``backbone``."""
+        return int(self.freeze) if self.freeze.isdigit() else None
 
     def replace(self, **changes: Any) -> "TrainParams":
         """A copy with ``changes`` applied and validated."""
@@ -85,6 +103,8 @@ def parse_train_value(name: str, text: str) -> Any:
             return None if text.strip().lower() in ("auto", "none") else parse_bool(text)
         if kind == "bool":
             return parse_bool(text)
+        if name == "freeze" and text.strip().isdigit():
+            return str(int(text))  # one spelling per value: 02 and 2 are one experiment
         return text.strip().lower()
     except ValueError:
         expected = {"float": "a number", "int": "a whole number"}.get(kind, "true or false")
@@ -93,7 +113,13 @@ def parse_train_value(name: str, text: str) -> Any:
 
 
 def check_params(params: TrainParams) -> TrainParams:
-    """Reject values no training run could use, naming the flag to fix."""
+    """Reject values no training run could use, naming the flag to fix.
+
+    Returns ``params``, with a whole-number ``freeze`` given as a number (from
+    Python or JSON rather than ``--hp``) written as its text.
+    """
+    if isinstance(params.freeze, int) and not isinstance(params.freeze, bool):
+        params = dataclasses.replace(params, freeze=str(params.freeze))
     problems = [(f.name, "must be a finite number") for f in dataclasses.fields(params)
                 if f.type == "float" and not math.isfinite(getattr(params, f.name))]
     if not params.lr > 0:
@@ -113,6 +139,13 @@ def check_params(params: TrainParams) -> TrainParams:
     if params.epochs < 1:
         problems.append(("epochs", "must be >= 1"))
     problems += augmentation_problems(params)
+    if params.freeze not in (FREEZE_NONE, FREEZE_BACKBONE) and not (
+            isinstance(params.freeze, str) and params.freeze.isdigit() and int(params.freeze) >= 1):
+        problems.append(("freeze", "must be none, backbone, or a whole number of blocks >= 1"))
+    if not params.backbone_lr > 0:
+        problems.append(("backbone_lr", "must be > 0"))
+    if params.probe_epochs < 0:
+        problems.append(("probe_epochs", "must be >= 0"))
     if problems:
         name, why = problems[0]
         raise TuneError(f"--hp {name}={getattr(params, name)}: {name} {why}")

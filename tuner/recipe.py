@@ -2,8 +2,10 @@
 
 A :class:`Recipe` says what to train and how it was fixed: the task (a task
 file by absolute path with a hash of its source, a module name with its
-source's hash, or the built-in model and data), the ``--hp`` values held
-fixed (typed), the seed, and the tune version that made it. Everything that
+source's hash, or the built-in model and data), the pretrained weights it
+starts from (a file by absolute path with the SHA-256 of its bytes, or
+``hub``), the ``--hp`` values held fixed (typed), the seed, and the tune
+version that made it. Everything that
 must know "what made this" keeps one: every study (user attribute
 ``recipe``), every walk (``run/state.json``) and every checkpoint
 (``model.pt``). Worker processes receive it instead of re-parsing flags, and
@@ -112,6 +114,67 @@ class TaskRef:
             return None
 
 
+HUB = "hub"
+
+
+@dataclass(frozen=True)
+class WeightsRef:
+    """Which pretrained weights: a file (absolute path and the SHA-256 of its bytes),
+    or ``hub`` (the weights timm publishes for a ``--model timm:NAME``).
+
+    The bytes, not the path, make the experiment: the same file elsewhere (another
+    machine's copy) is the same start, another file at the same path is not.
+    """
+
+    source: str
+    sha256: str | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.source == HUB
+
+    @staticmethod
+    def of(text: str, model: str | None = None) -> "WeightsRef":
+        """The reference ``--pretrained TEXT`` names: the file made absolute and hashed.
+
+        Raises:
+            TuneError: no such file; ``hub`` without a ``--model timm:NAME``.
+        """
+        if text.strip().lower() == HUB:
+            if not (model or "").startswith("timm:"):
+                raise TuneError("--pretrained hub needs --model timm:NAME",
+                                "the hub holds timm's weights; for your own model give a weights "
+                                "file: --pretrained model.pt")
+            return WeightsRef(HUB)
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise TuneError(f"--pretrained {text}: no such file",
+                            "give a model.pt from tune train, or a state_dict saved as .pt, .pth "
+                            "or .safetensors (or hub with --model timm:NAME)")
+        return WeightsRef(str(path.resolve()), file_sha256(path))
+
+    def describe(self) -> str:
+        """``pretrained /abs/model.pt (sha256 0123456789ab)`` or ``pretrained hub``."""
+        if self.is_hub:
+            return "pretrained hub"
+        return f"pretrained {self.source} (sha256 {(self.sha256 or '?')[:HASH_CHARS]})"
+
+    def same(self, other: "WeightsRef | None") -> bool:
+        """The same weights: both the hub, or files with the same bytes."""
+        if other is None or self.is_hub != other.is_hub:
+            return False
+        return self.is_hub or self.sha256 == other.sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "sha256": self.sha256}
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any] | None) -> "WeightsRef | None":
+        if d is None:
+            return None
+        return WeightsRef(str(d["source"]), d.get("sha256"))
+
+
 @dataclass(frozen=True)
 class Recipe:
     """What an experiment is: the task, the fixed hyperparameters, the seed, the version.
@@ -119,22 +182,27 @@ class Recipe:
     ``hp`` maps each ``--hp`` name to its value: typed (``int``, ``float``,
     ``bool``, ``str``) once :func:`~tuner.experiment.prepare` has read the
     model's declarations, raw text for model names before that.
+    ``pretrained`` is the weights the model starts from (None: its own initialisation).
     """
 
     task: TaskRef = field(default_factory=TaskRef)
     hp: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     version: str = field(default_factory=tune_version)
+    pretrained: WeightsRef | None = None
 
     @staticmethod
     def from_flags(task: str | None = None, model: str | None = None, data: str | None = None,
-                   hp: list[str] | None = None, seed: int = 0) -> "Recipe":
+                   hp: list[str] | None = None, seed: int = 0,
+                   pretrained: str | None = None) -> "Recipe":
         """The recipe the command-line flags describe (training names typed already)."""
         if seed < 0:
             raise TuneError(f"--seed {seed}: must be 0 or more", "for example --seed 0")
         raw = parse_hp_args(hp)
         typed = {k: parse_train_value(k, v) if k in TRAIN_NAMES else v for k, v in raw.items()}
-        return Recipe(TaskRef.of(task, model, data), typed, seed)
+        ref = TaskRef.of(task, model, data)
+        weights = WeightsRef.of(pretrained, ref.model) if pretrained else None
+        return Recipe(ref, typed, seed, pretrained=weights)
 
     def with_hp(self, values: Mapping[str, Any]) -> "Recipe":
         """This recipe with ``values`` fixed too (they win over the ones it has)."""
@@ -142,6 +210,15 @@ class Recipe:
 
     def with_task(self, task: TaskRef) -> "Recipe":
         return dataclasses.replace(self, task=task)
+
+    def with_pretrained(self, weights: WeightsRef | None) -> "Recipe":
+        return dataclasses.replace(self, pretrained=weights)
+
+    def flags(self) -> list[str]:
+        """The flags that name this task and its starting weights again
+        (``--task``/``--model --data``, ``--pretrained``); not ``--hp`` or ``--seed``."""
+        weights = [] if self.pretrained is None else ["--pretrained", self.pretrained.source]
+        return [*self.task.flags(), *weights]
 
     # --- comparing --------------------------------------------------------------
     def difference(self, other: "Recipe") -> str | None:
@@ -157,6 +234,9 @@ class Recipe:
             return "the model differs"
         if a.data != b.data:
             return "the data differs"
+        if (self.pretrained is None) != (other.pretrained is None) or (
+                self.pretrained is not None and not self.pretrained.same(other.pretrained)):
+            return "the pretrained weights differ"
         for name in sorted(set(self.hp) | set(other.hp)):
             if not _same_value(self.hp.get(name), other.hp.get(name)):
                 return f"--hp {name} differs"
@@ -173,6 +253,8 @@ class Recipe:
         parts = [self.task.describe()]
         if self.task.sha256:
             parts[0] += f" (source {self.task.sha256[:HASH_CHARS]})"
+        if self.pretrained is not None:
+            parts.append(self.pretrained.describe())
         if self.hp:
             parts.append(" ".join(f"--hp {k}={_text(v)}" for k, v in sorted(self.hp.items())))
         return ", ".join(parts)
@@ -181,7 +263,8 @@ class Recipe:
         """Plain JSON: what studies, walks and checkpoints store."""
         return {"task": self.task.task, "task_sha256": self.task.sha256, "model": self.task.model,
                 "data": self.task.data, "hp": dict(sorted(self.hp.items())), "seed": self.seed,
-                "tune_version": self.version}
+                "tune_version": self.version,
+                "pretrained": None if self.pretrained is None else self.pretrained.to_dict()}
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> "Recipe":
@@ -189,8 +272,9 @@ class Recipe:
         try:
             ref = TaskRef(d.get("task"), d.get("task_sha256"), d.get("model"), d.get("data"))
             return Recipe(ref, dict(d.get("hp") or {}), int(d.get("seed") or 0),
-                          str(d.get("tune_version") or "0+unknown"))
-        except (AttributeError, TypeError, ValueError):
+                          str(d.get("tune_version") or "0+unknown"),
+                          WeightsRef.from_dict(d.get("pretrained")))
+        except (AttributeError, TypeError, ValueError, KeyError):
             raise TuneError("the stored recipe is not readable",
                             "it was written by another program or damaged") from None
 

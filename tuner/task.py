@@ -4,8 +4,11 @@ A task file (``--task path/to/file.py`` or ``--task package.module``) defines
 
 * ``build_model(hp) -> torch.nn.Module``
 * ``load_data() -> (train, val)``, each a Dataset of ``(x, y)`` or an ``(X, y)`` pair
-* optionally ``loss_fn(outputs, targets)`` (default cross-entropy) and
-  ``num_classes`` (default: inferred from the labels).
+* optionally ``loss_fn(outputs, targets)`` (default cross-entropy),
+  ``num_classes`` (default: inferred from the labels), ``class_names``, and
+  ``head``: the classifier head that ``--pretrained`` replaces and
+  ``freeze`` trains (a module name or a function of the model; default:
+  :func:`tuner.transfer.head.find_head`).
 
 Without ``--task``, ``--model mlp|cnn`` (default mlp) trains on
 ``--data digits|FILE.npz|FILE.csv|DIR`` (default digits).
@@ -45,7 +48,14 @@ class Task:
     loss_fn: LossFn
     builtin_data: bool
     class_names: list[str] | None = None
+    head: Any = None  # the task file's ``head`` (a module name or a function of the model), if any
 
+    def classes(self) -> list[str]:
+        """The class names, or ``0``…``C-1``."""
+        names = self.class_names
+        if names and len(names) == self.num_classes:
+            return [str(n) for n in names]
+        return [str(i) for i in range(self.num_classes)]
 
 
 def load_task(ref: TaskRef) -> Task:
@@ -56,11 +66,11 @@ def load_task(ref: TaskRef) -> Task:
 
 
 def _builtin_task(spec: TaskRef) -> Task:
-    from models import BUILTIN_MODELS, builder
+    from models import BUILTIN_MODELS, builder, is_builtin
     from tuner.sources import load_source
 
     name = spec.model or "mlp"
-    if name not in BUILTIN_MODELS:
+    if not is_builtin(name):
         raise TuneError(f"--model {name}: unknown model",
                         f"choose one of {', '.join(BUILTIN_MODELS)}, or bring your own with --task")
     train, val, names = load_source(spec.data or "digits")
@@ -75,20 +85,36 @@ def _builtin_task(spec: TaskRef) -> Task:
 def load_builder(ref: TaskRef, input_shape: tuple[int, ...],
                  num_classes: int) -> Callable[[Any], torch.nn.Module]:
     """The ``build_model(hp)`` of a task without loading its data: for rebuilding
-    a model from a checkpoint (which knows the input shape and class count)."""
+    a model from a checkpoint (which knows the input shape and class count).
+
+    A task's model whose Linear head has another width than ``num_classes`` (one
+    built with a source's classes, trained with ``--pretrained``) gets the head
+    swap its training had (:func:`~tuner.transfer.head.fit_head`)."""
     if ref.task:
         module = import_task_module(ref.task)
         if not callable(getattr(module, "build_model", None)):
             raise TuneError(f"--task {ref.task}: missing function build_model",
                             "define build_model(hp) in the task file")
-        return module.build_model
-    from models import BUILTIN_MODELS, builder
+        return lambda hp: _with_head_fitted(module.build_model(hp), getattr(module, "head", None),
+                                            num_classes)
+    from models import BUILTIN_MODELS, builder, is_builtin
 
-    if ref.model not in BUILTIN_MODELS:
+    if not is_builtin(ref.model):
         raise TuneError(f"--model {ref.model}: unknown model",
                         f"choose one of {', '.join(BUILTIN_MODELS)}, or bring your own with --task")
     build = builder(ref.model)
     return lambda hp: build(hp, tuple(input_shape), num_classes)
+
+
+def _with_head_fitted(model: Any, head_spec: Any, num_classes: int) -> Any:
+    from tuner.transfer.head import find_head, fit_head
+
+    if isinstance(model, torch.nn.Module):
+        try:
+            fit_head(model, find_head(model, head_spec), num_classes)
+        except TuneError:
+            pass  # no head to fit: loading the weights says what does not match
+    return model
 
 
 def import_task_module(target: str) -> ModuleType:
@@ -155,7 +181,7 @@ def _task_from_module(spec: TaskRef, module: ModuleType) -> Task:
     check_labels(train, val, num_classes)
     loss_fn = getattr(module, "loss_fn", None) or F.cross_entropy
     return Task(spec, module.build_model, train, val, num_classes, loss_fn, builtin_data=False,
-                class_names=getattr(module, "class_names", None))
+                class_names=getattr(module, "class_names", None), head=getattr(module, "head", None))
 
 
 def to_data(part: Any, where: str) -> Data:

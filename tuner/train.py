@@ -27,25 +27,29 @@ DIVERGED_DIR = "diverged"
 @dataclass
 class TrainResult:
     """One training run: its curves, hyperparameters, the epoch its weights come
-    from, and the files written (``folder`` holds them)."""
+    from, the files written (``folder`` holds them) and, with ``--pretrained``,
+    what loading the weights did (:meth:`~tuner.transfer.load.LoadReport.to_dict`)."""
 
     history: History
     hyperparameters: dict[str, Any]
     files: list[str] = field(default_factory=list)
     weights_epoch: int | None = None
     folder: str = ""
+    pretrained: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         h = self.history
         return {"best_val_acc": h.best_val_acc, "final_val_acc": h.final_val_acc,
                 "weights_epoch": self.weights_epoch, "epochs_run": len(h.epochs),
                 "diverged": h.diverged, "reason": h.reason,
-                "hyperparameters": self.hyperparameters, "folder": self.folder, "files": self.files}
+                "hyperparameters": self.hyperparameters, "folder": self.folder, "files": self.files,
+                "pretrained": self.pretrained}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "TrainResult":
         return TrainResult(History.from_dict(d["history"]), dict(d["hyperparameters"]),
-                           list(d.get("files", [])), d.get("weights_epoch"), str(d.get("folder", "")))
+                           list(d.get("files", [])), d.get("weights_epoch"), str(d.get("folder", "")),
+                           d.get("pretrained"))
 
 
 def train_and_save(exp: Experiment, out: str | Path, *,
@@ -91,12 +95,10 @@ def train_and_save(exp: Experiment, out: str | Path, *,
     augmentation = Augmentation.from_values(exp.params)
     plot_history(history, paths["curves"], title=exp.recipe.task.label(),
                  notes=[] if augmentation.is_identity() else [f"augmentation: {augmentation.describe()}"])
-    return TrainResult(history, hyper, [str(p) for p in paths.values()], best["epoch"], str(folder))
+    return TrainResult(history, hyper, [str(p) for p in paths.values()], best["epoch"], str(folder),
+                       None if built.pretrained is None else built.pretrained.to_dict())
 
 
 def class_names(exp: Experiment) -> list[str]:
     """The task's class names, or ``0``…``C-1``."""
-    names = exp.task.class_names
-    if names and len(names) == exp.task.num_classes:
-        return [str(n) for n in names]
-    return [str(i) for i in range(exp.task.num_classes)]
+    return exp.task.classes()

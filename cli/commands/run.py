@@ -10,7 +10,7 @@ import typer
 from cli.common import Common, with_common
 from cli.output import SEVERITY_STYLE, VERDICT_STYLE, fmt, out, print_json, progress, results_console
 
-SHOWN = ("findings", "suggested_lr", "range", "best_value", "trials", "pruned", "failed",
+SHOWN = ("findings", "strategy", "similarity", "suggested_lr", "range", "best_value", "trials", "pruned", "failed",
          "best_val_acc", "epochs_run", "codes")
 
 
@@ -114,5 +114,5 @@ def render_end(result: Any, exp: Any) -> None:
     if result.best:
         out.print(f"\n[bold green]best val_acc {result.best['val_acc']:.4f}[/] ({result.best['step']}), "
                   f"{result.epochs_spent} epochs trained")
-        out.print(train_command(exp, result.best["params"]), soft_wrap=True)
+        out.print(result.command or train_command(exp, result.best["params"]), soft_wrap=True)
     out.print(f"[dim]report: {result.report}[/dim]")

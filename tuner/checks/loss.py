@@ -60,7 +60,8 @@ def check_loss(exp: Experiment, *, batches: int = LOSS_BATCHES,
         raise TuneError(f"check-loss needs at least one batch, got {batches}")
     labels = label_stats(exp.train.labels(), exp.task.num_classes)
     findings = label_findings(labels)
-    model = exp.build().model
+    built = exp.build()
+    model = built.model
     seen = forward_batches(exp, model, batches)
     metrics: dict[str, Any] = {**labels.to_dict(), **seen}
     losses = [v for v in seen["batch_losses"] if math.isfinite(v)]
@@ -77,7 +78,14 @@ def check_loss(exp: Experiment, *, batches: int = LOSS_BATCHES,
         findings += [f for f in input_findings(stats, normalize_flag=True) if f.code == "inputs-nan"]
     if seen["outputs_are_probabilities"]:
         findings.append(softmax_finding(exp.task.loss_fn))
-    if losses and labels.present > 1:
+    if built.pretrained is not None and built.pretrained.head_loaded:
+        # A warm start on the same classes: a low starting loss is what the weights learnt.
+        findings.append(Finding(
+            "pretrained-head", "info",
+            f"the model starts from pretrained weights with their head ({built.pretrained.head}): "
+            f"its starting loss {loss:.3g} measures those weights, not the initialisation",
+            "nothing to do; the head is re-initialised when the classes differ"))
+    elif losses and labels.present > 1:
         findings += level_findings(loss, labels, seen["logits_std"], inputs_normalised=stats.normalised)
 
     penalty_lambda = exp.params.weight_decay or WEIGHT_DECAY_PROBE

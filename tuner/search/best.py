@@ -54,7 +54,7 @@ def best_hyperparameters(out: str | Path, study: str | None = None,
     flags: list[str] = []
     if made is not None:
         recipe = Recipe.from_dict(made)
-        flags = [*recipe.task.flags(), "--seed", str(recipe.seed)]
+        flags = [*recipe.flags(), "--seed", str(recipe.seed)]
     return BestResult(name, describe_storage(out, storage), best.number, best.value, trial_hp(best),
                       flags)
 

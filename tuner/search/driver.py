@@ -116,7 +116,8 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
                             "use --epochs 3 here, and longer trials in the fine search")
         the_space = space or default_space(exp.space, fixed=exp.fixed,
                                            train_fixed=exp.params.to_dict(), lr_range=lr_range,
-                                           images=exp.images)
+                                           images=exp.images,
+                                           transfer=exp.recipe.pretrained is not None)
     the_space = apply_space_args(the_space, space_args, model_space=exp.space,
                                  fixed=exp.fixed, train_fixed=exp.params.to_dict())
     if not len(the_space):

@@ -59,11 +59,24 @@ STRATA = ("augment",)
 
 AUGMENT_GATE = ParamSpec("augment", "choice", options=(False, True), role="regularization")
 
+# Added to the default space when the model starts from pretrained weights.
+TRANSFER_SPACE: dict[str, ParamSpec] = {
+    "freeze": ParamSpec("freeze", "choice", options=("none", "backbone", "1", "2")),
+    "backbone_lr": ParamSpec("backbone_lr", "float", 0.01, 1.0, log=True),
+}
+
 # name -> (parent, parent values under which the name matters)
 TRAIN_CONDITIONS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "momentum": ("optimizer", ("sgd",)),
     "beta1": ("optimizer", ("adam", "adamw")),
     **{name: ("augment", (True,)) for name in AUGMENT_SPACE},
+}
+# name -> (parent, the one parent value under which the name does not matter):
+# nothing but the head trains with freeze=backbone, so its LR ratio and its
+# head-only epochs change nothing.
+TRAIN_UNLESS: dict[str, tuple[str, Any]] = {
+    "backbone_lr": ("freeze", "backbone"),
+    "probe_epochs": ("freeze", "backbone"),
 }
 
 
@@ -207,7 +220,8 @@ def transform(log: bool) -> tuple[Any, Any]:
 
 def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, Any] = (),
                   train_fixed: Mapping[str, Any] | None = None,
-                  lr_range: "LRRangeResult | None" = None, images: bool = False) -> SearchSpace:
+                  lr_range: "LRRangeResult | None" = None, images: bool = False,
+                  transfer: bool = False) -> SearchSpace:
     """The coarse search's space for a model.
 
     Args:
@@ -220,8 +234,13 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
         images: The samples are images: the augmentation names join the space.
         lr_range: An lr-range result: the LR range
             is then centred on the suggestion (see :func:`lr_span`).
+        transfer: The model starts from pretrained weights: search ``freeze``
+            and ``backbone_lr`` too (:data:`TRANSFER_SPACE`), and not the model's
+            ``capacity`` names (width, depth: they shape the architecture the
+            weights fit).
     """
-    params: dict[str, ParamSpec] = {**TRAIN_SPACE, **(AUGMENT_SPACE if images else {})}
+    params: dict[str, ParamSpec] = {**TRAIN_SPACE, **(AUGMENT_SPACE if images else {}),
+                                    **(TRANSFER_SPACE if transfer else {})}
     if images and not any(name in fixed for name in (*AUGMENT_SPACE, "augment")):
         # Half the trials train without augmentation: where it hurts (a flip on digits)
         # the search sees that plainly, instead of every trial carrying some of it.
@@ -230,6 +249,8 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
         low, high = lr_span(lr_range)
         params["lr"] = ParamSpec("lr", "float", low, high, log=True)
     for name, spec in model_space.items():
+        if transfer and spec.role == "capacity":
+            continue  # the architecture the pretrained weights were made for: not searched
         if spec.search and name not in params:
             params[name] = ParamSpec(name, spec.kind, spec.low, spec.high, spec.log, spec.options,
                                      role=spec.role)
@@ -237,10 +258,14 @@ def default_space(model_space: Mapping[str, ParamSpec], *, fixed: Mapping[str, A
     return resolve_conditions(SearchSpace(params, {}), train_fixed or {})
 
 
-def declarations(model_space: Mapping[str, ParamSpec], *, images: bool) -> dict[str, ParamSpec]:
-    """Every declaration the diagnosis policy may move: the model's own and, on
-    image data, the augmentation names (regularisation within tune's ranges)."""
-    return {**model_space, **({**AUGMENT_SPACE, "augment": AUGMENT_GATE} if images else {})}
+def declarations(model_space: Mapping[str, ParamSpec], *, images: bool,
+                 transfer: bool = False) -> dict[str, ParamSpec]:
+    """Every declaration the diagnosis policy may move: the model's own (not its
+    capacity names when it starts from pretrained weights: the architecture is the
+    weights') and, on image data, the augmentation names (regularisation within
+    tune's ranges)."""
+    own = {n: s for n, s in model_space.items() if not (transfer and s.role == "capacity")}
+    return {**own, **({**AUGMENT_SPACE, "augment": AUGMENT_GATE} if images else {})}
 
 
 def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> SearchSpace:
@@ -259,6 +284,20 @@ def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> Se
         else:
             when.pop(name, None)
             if train_fixed.get(parent) not in values:
+                del params[name]
+    for name, (parent, value) in TRAIN_UNLESS.items():
+        if name not in params:
+            continue
+        if parent in params:
+            seen = tuple(v for v in params[parent].options if v != value)
+            if seen:
+                when[name] = (parent, seen)
+            else:
+                del params[name]
+                when.pop(name, None)
+        else:
+            when.pop(name, None)
+            if train_fixed.get(parent) == value:
                 del params[name]
     return SearchSpace(params, when)
 

@@ -29,7 +29,7 @@ def train_command(exp: "Experiment", params: dict[str, Any]) -> str:
     defaults = {**TrainParams().to_dict(), "normalize": exp.params.normalize,
                 **{name: spec.default_value() for name, spec in exp.space.items()}}
     params = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
-    flags = " ".join(shlex.quote(t) for t in exp.recipe.task.flags())
+    flags = " ".join(shlex.quote(t) for t in exp.recipe.flags())
     return " ".join(["tune train", flags, format_best(params, "args"), f"--seed {exp.seed}"])
 
 

@@ -21,6 +21,7 @@ class WalkResult:
     resumed: list[str] = field(default_factory=list)  # steps reused from an earlier run
     sanity_failed: bool = False  # a failed sanity check stopped the walk
     note: str | None = None  # why saved steps were dropped (a changed task file)
+    command: str | None = None  # the tune train command line of the best configuration
 
     @property
     def verdict(self) -> str:
@@ -30,4 +31,5 @@ class WalkResult:
     def to_dict(self) -> dict[str, Any]:
         return {"steps": [s.public() for s in self.steps], "best": self.best,
                 "epochs_spent": self.epochs_spent, "report": self.report, "verdict": self.verdict,
-                "stopped": self.stopped, "resumed": self.resumed, "note": self.note}
+                "stopped": self.stopped, "resumed": self.resumed, "note": self.note,
+                "command": self.command}

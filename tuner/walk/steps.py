@@ -22,6 +22,8 @@ from tuner.lr_range import LRRangeResult, lr_range
 from tuner.search import SearchResult, fine_space, open_storage, search
 from tuner.search.result import describe_failures
 from tuner.train import TrainResult, train_and_save
+from tuner.transfer.compare import DEFAULT_EPOCHS, TRANSFER_NAMES, TransferResult, compare_strategies
+from tuner.transfer.verdict import SCRATCH, STRATEGIES
 from tuner.walk.adjust import Adjustment, adjust_space
 from tuner.walk.budget import Budget
 from tuner.walk.state import StepRecord
@@ -75,7 +77,8 @@ class WalkSettings:
 
         check_args("coarse", self.trials, None, self.epochs, self.jobs, self.pruner)
         apply_space_args(default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict(),
-                                       images=exp.images),
+                                       images=exp.images,
+                                       transfer=exp.recipe.pretrained is not None),
                          list(self.space), model_space=exp.space, fixed=exp.fixed,
                          train_fixed=exp.params.to_dict())
 
@@ -126,6 +129,40 @@ def sanity(ctx: StepContext, name: str) -> Outcome[CheckResult]:
 def notes_of(findings: list[Finding]) -> list[dict[str, Any]]:
     """The findings worth showing with a step: its warnings and failures."""
     return [f.to_dict() for f in findings if f.severity in ("warn", "fail")]
+
+
+def wants_transfer(exp: Experiment, settings: WalkSettings) -> bool:
+    """Whether the walk compares transfer strategies: it starts from pretrained weights
+    and leaves ``freeze``, ``backbone_lr`` and ``probe_epochs`` to the comparison."""
+    named = {arg.partition("=")[0].strip() for arg in settings.space}
+    return (exp.recipe.pretrained is not None
+            and not any(n in exp.fixed or n in named for n in TRANSFER_NAMES))
+
+
+def transfer_step(ctx: StepContext) -> Outcome[TransferResult]:
+    """``tune transfer`` on the walk's experiment: the strategy the later steps search within."""
+    bar = ctx.progress("transfer")
+    runs, epochs = len(STRATEGIES), DEFAULT_EPOCHS
+    done: dict[str, int] = {}
+
+    def on_epoch(strategy: str, rec: Any) -> None:
+        done[strategy] = rec.epoch
+        bar(sum(done.values()), runs * epochs, f"{strategy} val_acc {rec.val_acc:.4f}")
+
+    result = compare_strategies(ctx.exp, ctx.run_dir / "transfer", epochs=epochs, on_epoch=on_epoch)
+    acc = result.best_val_acc()
+    summary = {"strategy": result.verdict, "hp": result.hp, "similarity": result.similarity.score,
+               "samples_per_class": result.samples_per_class, **acc,
+               "epochs_spent": sum(len(r.history.epochs) for r in result.strategies)}
+    notes = [Finding("transfer", "info", result.advice).to_dict()]
+    return Outcome(result, StepRecord("transfer", "pass", 0.0, summary, list(result.files),
+                                      result.to_dict(), notes))
+
+
+def within_verdict(exp: Experiment, result: TransferResult) -> Experiment:
+    """The experiment the later steps run: trained from scratch, or with the verdict's
+    ``--hp`` values fixed (the searches then tune the rest within that strategy)."""
+    return exp.without_weights() if result.verdict == SCRATCH else exp.with_hp(result.hp)
 
 
 def lr_range_step(ctx: StepContext) -> Outcome[LRRangeResult]:
@@ -201,7 +238,7 @@ def train_best_step(ctx: StepContext, name: str, found: SearchResult,
     result = train_and_save(exp, ctx.run_dir / name,
                             on_epoch=lambda rec: bar(rec.epoch, epochs, f"val_acc {rec.val_acc:.4f}"))
     h = result.history
-    summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files")}
+    summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files", "pretrained")}
     summary.update(epochs_spent=len(h.epochs), from_trial=found.best.get("trial"), study=found.study)
     notes = notes_of([Finding("diverged", "fail", h.reason or "the training loss became NaN",
                               f"its files are in {result.folder}")] if h.diverged else [])
@@ -245,6 +282,7 @@ LOADERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "adjust": _load_adjustment,
     "train-best": TrainResult.from_dict,
     "diagnose": DiagnoseResult.from_dict,
+    "transfer": TransferResult.from_dict,
 }
 
 

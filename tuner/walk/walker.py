@@ -1,7 +1,8 @@
 """``tune run``: the whole procedure, step by step, each result feeding the next.
 
 check-init → check-loss → overfit-small (a failed sanity check stops the walk
-unless ``force``) → lr-range → coarse search centred on it → fine search →
+unless ``force``) → with ``--pretrained``, transfer (``tune transfer``'s four
+strategies; the later steps train within its verdict) → lr-range → coarse search centred on it → fine search →
 train the best configuration for the full budget → diagnose → adjust the
 space to the diagnosis → fine search again, for ``rounds`` rounds or until a
 good fit.
@@ -17,6 +18,7 @@ result); a changed task file starts it over. Searches are named studies in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -56,9 +58,9 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         raise TuneError(f"--rounds {rounds}: must be 0 or more")
     if budget_minutes is not None and not budget_minutes > 0:
         raise TuneError(f"--budget {budget_minutes}: must be a positive number of minutes")
-    if until is not None and until not in step_names(rounds):
-        raise TuneError(f"--until {until}: no such step",
-                        f"steps of this walk: {', '.join(step_names(rounds))}")
+    names = step_names(rounds, transfer=S.wants_transfer(exp, settings))
+    if until is not None and until not in names:
+        raise TuneError(f"--until {until}: no such step", f"steps of this walk: {', '.join(names)}")
     settings.check(exp)
     folder = out_dir(out)
     run_dir = folder / RUN_DIR
@@ -78,7 +80,12 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
                                             f"stopped after {until} (--until)")
     result = WalkResult(state.steps, walker.best, walker.epochs_spent(), stopped=walker.stopped,
                         resumed=walker.resumed, sanity_failed=walker.sanity_failed, note=state.note)
-    result.report = str(write_report(result, exp, folder))
+    final = walker.ctx.exp  # within the transfer verdict, when there was one
+    if walker.best:
+        from tuner.walk.report import train_command
+
+        result.command = train_command(final, walker.best["params"])
+    result.report = str(write_report(result, final, folder))
     return result
 
 
@@ -86,9 +93,11 @@ class _Until(Exception):
     pass
 
 
-def step_names(rounds: int) -> list[str]:
-    """Every step a walk of ``rounds`` rounds can take, in order."""
-    names = [*SANITY, "lr-range", "search-coarse", "search-fine", "train-best", "diagnose"]
+def step_names(rounds: int, transfer: bool = False) -> list[str]:
+    """Every step a walk of ``rounds`` rounds can take, in order (``transfer``: with
+    the transfer step of a walk from pretrained weights)."""
+    names = [*SANITY, *(["transfer"] if transfer else []), "lr-range", "search-coarse",
+             "search-fine", "train-best", "diagnose"]
     for n in range(2, rounds + 2):
         names += [f"adjust-{n}", f"search-fine-{n}", f"train-best-{n}", f"diagnose-{n}"]
     return names
@@ -141,6 +150,9 @@ class Walker:
                                      "step again; --force goes on regardless)")
                 self.sanity_failed = True
                 return
+        if S.wants_transfer(ctx.exp, ctx.settings):
+            verdict = self.step("transfer", "transfer", lambda: S.transfer_step(ctx))
+            ctx = self.ctx = dataclasses.replace(ctx, exp=S.within_verdict(ctx.exp, verdict))
         lr = self.step("lr-range", "lr-range", lambda: S.lr_range_step(ctx))
         coarse = self.step("search-coarse", "search",
                            lambda: S.search_step(ctx, "search-coarse", "coarse", centre=lr))
