@@ -41,12 +41,12 @@ def test_auto_measures_the_model_and_sets_what_it_chose(monkeypatch, restore_thr
         assert faster == 2  # threads are only chosen when they measured faster
 
 
-def test_a_large_model_takes_every_core_without_timing_it_twice(monkeypatch, restore_threads):
+def test_a_heavy_step_is_timed_on_part_of_the_batch(monkeypatch, restore_threads):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr("tuner.threads.available_cores", lambda: 2)
-    monkeypatch.setattr("tuner.threads.LARGE_STEP", 0.0)  # any step counts as slow
+    monkeypatch.setattr("tuner.threads.STEP_SECONDS", 1e-9)  # any step counts as heavy
     choice = choose_threads(prepare(Recipe(), "cpu"))
-    assert (choice.threads, choice.how) == (2, "large model") and list(choice.seconds_per_step) == [1]
+    assert choice.how == "measured on 2 of 64 samples" and set(choice.seconds_per_step) == {1, 2}
 
 
 def test_the_environment_and_the_flag_win(monkeypatch, restore_threads):

@@ -5,9 +5,10 @@ and a busy machine changes the balance (on a loaded 2-core machine the demo
 walk took 270 s with torch's default threads and 41 s with one). ``auto``
 therefore measures instead of guessing: a few training steps of the
 experiment's own model and batch at one thread and at every core, alternated
-so that a passing load hits both alike, and keeps the faster. It stays well
-under a second: a model whose single step already takes long is large enough
-to gain from threads, and takes them without further timing.
+so that a passing load hits both alike, and keeps the faster. It stays short:
+a model whose single step already takes long is timed on part of its batch
+(the cost of one step decides nothing by itself: on a busy machine even a
+large model can train faster on one thread).
 
 ``auto`` respects ``OMP_NUM_THREADS`` when it is set (the user has decided),
 and leaves an accelerator's runs alone (threads only feed it).
@@ -25,11 +26,17 @@ from tuner.errors import TuneError
 if TYPE_CHECKING:
     from tuner.experiment import Experiment
 
-LARGE_STEP = 0.2        # seconds: a step this slow at one thread belongs to a model that gains from threads
-TIMED_SECONDS = 0.12    # per setting and round: how long the timed steps may take
-MIN_STEPS, MAX_STEPS = 2, 30
+PROBE_SAMPLES = 8       # a first step on this many samples sizes the timed batch
+STEP_SECONDS = 0.03     # the timed batch: as many samples as make a step about this long
+TIMED_SECONDS = 0.06    # per setting and round: how long the timed steps may take
+MAX_STEPS = 30
 ROUNDS = 2              # 1, N, 1, N: each setting timed twice, the faster time kept
-MARGIN = 0.9            # more threads must be at least 10% faster to be chosen
+# More threads must be at least 30% faster to be chosen: the risk is lopsided. Where
+# threads barely help (a small model) they cost 3x and more as soon as anything else
+# wants the cores (measured on the demo walk: 4.3 s on one thread, 15.1 s on two, with
+# the machine's own background work), while a model that gains from threads gains
+# far more than that (the benchmark's CNN: 2x).
+MARGIN = 0.7
 DECISIVE = 0.5          # a ratio beyond 2x either way needs no second round
 
 
@@ -58,7 +65,8 @@ def available_cores() -> int:
 @dataclass(frozen=True)
 class ThreadChoice:
     """The threads torch trains with, and why (``how``): ``--threads``,
-    ``OMP_NUM_THREADS``, ``measured``, ``large model``, ``one core`` or ``device``.
+    ``OMP_NUM_THREADS``, ``measured`` (possibly on part of a batch), ``one core``
+    or ``device``.
     ``seconds_per_step`` holds what was measured, by thread count."""
 
     threads: int
@@ -91,7 +99,8 @@ def choose_threads(exp: Experiment, requested: int | None = None) -> ThreadChoic
 
 
 def _measure(exp: Experiment, cores: int) -> ThreadChoice:
-    """Time training steps of ``exp``'s model at 1 thread and at ``cores`` threads."""
+    """Time training steps of ``exp``'s model at 1 thread and at ``cores`` threads, on
+    as much of a training batch as makes a step of about STEP_SECONDS."""
     import torch
 
     from tuner.data import first_batch
@@ -106,34 +115,45 @@ def _measure(exp: Experiment, cores: int) -> ThreadChoice:
         xb, yb = first_batch(exp.train, exp.params.batch_size, exp.device)
         built.model.train()
 
-        def per_step(threads: int, steps: int) -> float:
-            """Seconds per step over at most ``steps`` steps, stopping early once
-            TIMED_SECONDS have passed (a setting that is slow shows it soon)."""
-            torch.set_num_threads(threads)
+        def step_seconds(x: torch.Tensor, y: torch.Tensor) -> float:
             start = time.perf_counter()
-            trainer.step(xb, yb)  # warm-up: thread pools and allocations
-            warm = time.perf_counter() - start
-            if warm >= TIMED_SECONDS:  # so slow that the warm-up alone says enough
+            trainer.step(x, y)
+            return time.perf_counter() - start
+
+        # Size the timed batch from a small slice: a heavy model is timed on part of its
+        # batch, so the timing stays short whatever the model.
+        torch.set_num_threads(1)
+        probe = min(len(yb), PROBE_SAMPLES)
+        step_seconds(xb[:probe], yb[:probe])  # allocations
+        small = step_seconds(xb[:probe], yb[:probe])
+        keep = max(2, min(len(yb), int(probe * STEP_SECONDS / max(small, 1e-6))))
+        xb, yb = xb[:keep], yb[:keep]
+        how = "measured" if keep == len(yb) == exp.params.batch_size else \
+            f"measured on {keep} of {exp.params.batch_size} samples"
+
+        def per_step(threads: int, rival: float) -> float:
+            """Seconds per step at ``threads``, after a warm-up step (thread pools,
+            allocations), over the steps that fit TIMED_SECONDS (at least one). A
+            warm-up already twice as slow as the ``rival`` setting's steps decides it."""
+            torch.set_num_threads(threads)
+            warm = step_seconds(xb, yb)
+            if warm >= rival / DECISIVE:
                 return warm
             start = time.perf_counter()
             done = 0
-            while done < steps and (done < 1 or time.perf_counter() - start < TIMED_SECONDS):
+            while done < MAX_STEPS and (done < 1 or time.perf_counter() - start < TIMED_SECONDS):
                 trainer.step(xb, yb)
                 done += 1
             return (time.perf_counter() - start) / done
 
-        one = per_step(1, 1)
-        if one >= LARGE_STEP:
-            return ThreadChoice(cores, "large model", {1: one})
-        steps = max(MIN_STEPS, min(MAX_STEPS, int(TIMED_SECONDS / max(one, 1e-6))))
-        times: dict[int, float] = {1: one, cores: float("inf")}
+        times: dict[int, float] = {1: float("inf"), cores: float("inf")}
         for _ in range(ROUNDS):
-            for threads in (1, cores):
-                times[threads] = min(times[threads], per_step(threads, steps))
+            for threads, rival in ((1, times[cores]), (cores, times[1])):
+                times[threads] = min(times[threads], per_step(threads, rival))
             if not DECISIVE < times[cores] / times[1] < 1 / DECISIVE:
                 break  # one setting is plainly faster: a second round would not change that
         best = cores if times[cores] < MARGIN * times[1] else 1
-        return ThreadChoice(best, "measured", times)
+        return ThreadChoice(best, how, times)
     finally:
         torch.set_num_threads(before)
         torch.set_rng_state(rng)
