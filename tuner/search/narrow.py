@@ -19,6 +19,9 @@ from tuner.search.space import SearchSpace, transform
 
 MARGIN = 0.25        # of the top-k span, added on each side
 MIN_PAD = 0.05       # of the coarse span, so a range never collapses to a point
+SPARSE_PAD = 0.25    # of the coarse span, divided by the number of values the range rests on:
+#                      a range narrowed around one trial keeps a quarter of the span on each
+#                      side (one trial says little about where the optimum is), five trials 5%
 EDGE = 0.05          # "at the edge": within 5% of the span from a bound
 BELOW_ONE = {"momentum": 0.999, "beta1": 0.999, "beta2": 0.9999}  # must stay < 1
 
@@ -61,7 +64,8 @@ def _narrow_range(spec: ParamSpec, values: list[float], margin: float, min_pad: 
     to, back = transform(spec.log)
     lo, hi = to(spec.low), to(spec.high)
     t_values = [to(v) for v in values]
-    pad = max(margin * (max(t_values) - min(t_values)), min_pad * (hi - lo))
+    pad = max(margin * (max(t_values) - min(t_values)), min_pad * (hi - lo),
+              SPARSE_PAD / len(t_values) * (hi - lo))
     low = back(max(lo, min(t_values) - pad))
     high = back(min(hi, max(t_values) + pad))
     # Guard the ends against float round-off so the top values stay inside.
