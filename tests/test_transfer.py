@@ -235,7 +235,8 @@ def test_tune_transfer_measures_four_strategies_and_gives_a_verdict(tune, tmp_pa
     run = tune("transfer", "--task", target, "--pretrained", source, "--epochs", "3", "--json")
     assert run.code == 0, run.stderr
     result = run.json()
-    assert set(result) == {"strategies", "samples_per_class", "similarity", "verdict", "advice", "files"}
+    assert set(result) == {"strategies", "samples_per_class", "similarity", "verdict", "advice", "files",
+                           "threads"}  # threads: what --threads chose, as every training command says
     assert [s["name"] for s in result["strategies"]] == list(STRATEGIES)
     by_name = {s["name"]: s for s in result["strategies"]}
     assert by_name[PROBE]["hp"] == {"freeze": "backbone", "backbone_lr": 1.0, "probe_epochs": 0}

@@ -16,7 +16,7 @@ DEFAULT_EPOCHS = 5  # repeats tuner.transfer.compare.DEFAULT_EPOCHS for the help
 
 def register(app: typer.Typer) -> None:
     @app.command("transfer")
-    @with_common
+    @with_common(trains=True)
     def transfer(
         common: Common,
         epochs: Annotated[int, typer.Option(
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
             result = compare_strategies(exp, common.out, epochs=epochs, on_epoch=on_epoch)
         if common.json:
-            print_json(result)
+            print_json(result, exp)
         else:
             render(result)
         return 0
