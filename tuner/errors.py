@@ -10,8 +10,8 @@ not stop the command is a :class:`TuneWarning`, shown as one ``warning: ...`` li
 from __future__ import annotations
 
 
-class TuneError(Exception):
-    """Bad input, described so that the user can act on it.
+class SaidError(Exception):
+    """An error said in words for the user: what happened, and how to go on.
 
     Args:
         message: What is wrong, naming the offending value.
@@ -28,22 +28,17 @@ class TuneError(Exception):
         return " ".join(text.split())
 
 
-class RunError(Exception):
+class TuneError(SaidError):
+    """Bad input, described so that the user can act on it (exit code 2)."""
+
+
+class RunError(SaidError):
     """The run could not go on for a reason outside the user's input: the
     storage stayed unreachable, a worker process was killed. Nothing already
     stored is lost; running the same command again resumes.
 
     The CLI prints one ``error: ...`` line and exits 1 (bad input is 2).
     """
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def one_line(self) -> str:
-        text = self.message if not self.hint else f"{self.message}; {self.hint}"
-        return " ".join(text.split())
 
 
 class TuneWarning(UserWarning):

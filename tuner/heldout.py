@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from tuner.errors import TuneError
-from tuner.sources import IMAGE_SUFFIXES, MISSING, as_channels_first, integer_labels, read_image
+from tuner.sources import (IMAGE_SUFFIXES, MISSING, as_channels_first, csv_features, integer_labels,
+                           read_image)
 
 
 @dataclass
@@ -121,12 +122,7 @@ def _csv(path: Path, classes: list[str], shape: tuple[int, ...]) -> Samples:
     label_col = None
     if width == features + 1:
         label_col = header.index("label") if header and "label" in header else width - 1
-    try:
-        feats = np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in body],
-                         dtype=np.float32)
-    except ValueError as e:
-        raise TuneError(f"--data {path}: a feature column is not numeric ({e})",
-                        "every column but the label must hold numbers") from None
+    feats = csv_features(body, label_col, path)
     y = None
     if label_col is not None:
         text = [r[label_col].strip() for r in body]

@@ -160,12 +160,7 @@ def load_csv(path: Path) -> tuple[TensorData, TensorData, list[str] | None]:
         raise TuneError(f"--data {path}: the {name} is missing on {len(missing)} row(s), "
                         f"the first on line {first} ({labels_text[missing[0]]!r})",
                         "fill in those labels or remove the rows; a missing label is not a class")
-    try:
-        feats = np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in body],
-                         dtype=np.float32)
-    except ValueError as e:
-        raise TuneError(f"--data {path}: a feature column is not numeric ({e})",
-                        "every column but the label must hold numbers") from None
+    feats = csv_features(body, label_col, path)
     try:
         y = integer_labels(np.array([float(v) for v in labels_text]), f"--data {path}")
         names = None
@@ -173,6 +168,16 @@ def load_csv(path: Path) -> tuple[TensorData, TensorData, list[str] | None]:
         names = sorted(set(labels_text))  # class names: map them to indices
         y = np.array([names.index(v) for v in labels_text], dtype=np.int64)
     return (*split(feats, y), names)
+
+
+def csv_features(body: list[list[str]], label_col: int | None, path: Path) -> np.ndarray:
+    """The feature columns of CSV rows (every column but ``label_col``) as float32."""
+    try:
+        return np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in body],
+                        dtype=np.float32)
+    except ValueError as e:
+        raise TuneError(f"--data {path}: a feature column is not numeric ({e})",
+                        "every column but the label must hold numbers") from None
 
 
 def load_image_dir(path: Path) -> tuple[TensorData, TensorData, list[str]]:

@@ -269,13 +269,21 @@ def declarations(model_space: Mapping[str, ParamSpec], *, images: bool,
 
 
 def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> SearchSpace:
-    """Attach the conditions of conditional names; drop those whose fixed parent rules them out."""
+    """Attach the conditions of conditional names; drop those whose fixed parent rules them out.
+
+    A name of :data:`TRAIN_CONDITIONS` is sampled when its parent takes one of its
+    values; a name of :data:`TRAIN_UNLESS` when its parent takes anything but its value.
+    """
     params, when = dict(space.params), dict(space.when)
-    for name, (parent, values) in TRAIN_CONDITIONS.items():
+    rules = [(name, parent, lambda v, values=values: v in values)
+             for name, (parent, values) in TRAIN_CONDITIONS.items()]
+    rules += [(name, parent, lambda v, value=value: v != value)
+              for name, (parent, value) in TRAIN_UNLESS.items()]
+    for name, parent, applies in rules:
         if name not in params:
             continue
         if parent in params:
-            seen = tuple(v for v in values if v in params[parent].options)
+            seen = tuple(v for v in params[parent].options if applies(v))
             if seen:
                 when[name] = (parent, seen)
             else:
@@ -283,21 +291,7 @@ def resolve_conditions(space: SearchSpace, train_fixed: Mapping[str, Any]) -> Se
                 when.pop(name, None)
         else:
             when.pop(name, None)
-            if train_fixed.get(parent) not in values:
-                del params[name]
-    for name, (parent, value) in TRAIN_UNLESS.items():
-        if name not in params:
-            continue
-        if parent in params:
-            seen = tuple(v for v in params[parent].options if v != value)
-            if seen:
-                when[name] = (parent, seen)
-            else:
-                del params[name]
-                when.pop(name, None)
-        else:
-            when.pop(name, None)
-            if train_fixed.get(parent) == value:
+            if not applies(train_fixed.get(parent)):
                 del params[name]
     return SearchSpace(params, when)
 
