@@ -209,7 +209,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "share 0.6, coarse 3": dict(share=0.6, coarse_epochs=3),
     "share 0.4, coarse 1": dict(share=0.4, coarse_epochs=1),
     "share 0.4, coarse 5": dict(share=0.4, coarse_epochs=5),
+    "share 0.25, coarse 5": dict(share=0.25, coarse_epochs=5),
+    "share 0.6, coarse 5": dict(share=0.6, coarse_epochs=5),
     "share 0.4, coarse 3, fine unpruned": dict(share=0.4, coarse_epochs=3, fine_pruner="none"),
+    "share 0.4, coarse 3, fine median": dict(share=0.4, coarse_epochs=3, fine_pruner="median"),
+    "share 0.4, coarse 3, fine hyperband": dict(share=0.4, coarse_epochs=3, fine_pruner="hyperband"),
 }
 
 
@@ -271,10 +275,14 @@ def targets(tasks: list[str], found: dict[tuple[str, str], list[Found]]) -> bool
     return ok
 
 
-def candidates(tasks: list[str], seeds: list[int], log: Path | None) -> None:
-    """Each candidate split at 150 and 75 epochs, with the baselines, on the dev seeds."""
+def candidates(tasks: list[str], seeds: list[int], log: Path | None, only: list[str] | None) -> None:
+    """Each candidate split at 150 and 75 epochs, with the baselines, on the dev seeds
+    (``only``: these candidates and baselines, by name)."""
     methods: dict[str, Method] = {"optuna": METHODS["optuna"], "hyperband": METHODS["hyperband"]}
+    methods = {k: v for k, v in methods.items() if not only or k in only}
     for label, change in CANDIDATES.items():
+        if only and label not in only:
+            continue
         for budget in (BUDGET, BUDGET // 2):
             methods[f"{label} @{budget}"] = \
                 lambda spec, seed, out, b=budget, c=change: run_tune(spec, seed, out, b, **c)
@@ -348,6 +356,7 @@ def main() -> None:
     ap.add_argument("--candidates", action="store_true",
                     help="measure the candidate splits on --dev-seeds instead of the comparison")
     ap.add_argument("--dev-seeds", type=int, nargs="+", default=[10, 11, 12])
+    ap.add_argument("--only", nargs="+", help="with --candidates: only these candidates and baselines (by name)")
     ap.add_argument("--log", type=Path, help="append every run as a JSON line here")
     ap.add_argument("--overhead-repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier timings)")
@@ -358,7 +367,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     ok = True
     if args.candidates:
-        candidates(args.tasks, args.dev_seeds, args.log)
+        candidates(args.tasks, args.dev_seeds, args.log, args.only)
         return
     if not args.skip_efficiency:
         methods = {name: METHODS[name] for name in args.methods}
