@@ -32,7 +32,12 @@ def register(app: typer.Typer) -> None:
                  "(default: walk to the end)")] = None,
         trials: Annotated[Optional[int], typer.Option(
             help="Trials of the coarse search; each fine search runs half as many (at least 3). "
-                 "\\[default: 20]")] = None,
+                 "With --epoch-budget an optional cap. \\[default: 20; no cap with --epoch-budget]")] = None,
+        epoch_budget: Annotated[Optional[int], typer.Option(
+            "--epoch-budget", metavar="EPOCHS",
+            help="Total epochs the walk may train, split among the coarse search, the fine "
+                 "search, the retraining and the later rounds (the split is printed). "
+                 "(default: no budget)")] = None,
         epochs: Annotated[Optional[int], typer.Option(
             help="Epochs per coarse trial, 1-5; fine trials train 3x as long. \\[default: 3]")] = None,
         space: Annotated[Optional[list[str]], typer.Option(
@@ -49,13 +54,15 @@ def register(app: typer.Typer) -> None:
         """
         from tuner.walk import WalkSettings, walk
 
-        settings = WalkSettings(trials, epochs, tuple(space or ()), pruner, jobs)
+        settings = WalkSettings(trials, epochs, tuple(space or ()), pruner, jobs, epoch_budget)
         exp = common.prepare()
         with progress(not common.json) as bar:
             tasks: dict[str, Any] = {}
 
             def on_event(kind: str, step: str, payload: Any) -> None:
-                if kind == "start":
+                if kind == "plan" and not common.json:
+                    render_plan(results_console(bar), payload.to_dict())
+                elif kind == "start":
                     tasks[step] = bar.add_task(step, total=None, status="")
                 elif kind == "progress" and step in tasks:
                     done, total, status = payload
@@ -102,8 +109,19 @@ def _short(v: Any) -> str:
     return fmt(v)
 
 
+def render_plan(console: Any, split: dict) -> None:
+    """The epoch budget's split, before the walk starts."""
+    parts = [f"{name} {split[key]}" for key, name in (("transfer", "transfer"), ("coarse", "coarse"),
+                                                      ("fine", "fine"), ("retrain", "retrain"),
+                                                      ("later_rounds", "later rounds"))
+             if split[key]]
+    console.print(f"[bold]epoch budget {split['budget']}[/]: {' · '.join(parts)} "
+                  f"[dim](coarse trials of {split['coarse_epochs_per_trial']} epochs, fine trials of "
+                  f"{split['fine_epochs_per_trial']})[/dim]")
+
+
 def render_end(result: Any, exp: Any) -> None:
-    from tuner.walk.report import train_command
+    from tuner.walk.report import budget_rows, train_command
 
     if result.note:
         out.print(f"[yellow]note:[/] {result.note}")
@@ -111,6 +129,11 @@ def render_end(result: Any, exp: Any) -> None:
         out.print(f"[dim]resumed: {', '.join(result.resumed)} were already done[/dim]")
     if result.stopped:
         out.print(f"[bold yellow]stopped:[/] {result.stopped}")
+    if result.epoch_budget:
+        rows = budget_rows(result.epoch_budget)
+        out.print(f"epoch budget: {result.epoch_budget['spent']['total']} of "
+                  f"{result.epoch_budget['split']['budget']} epochs trained ("
+                  + ", ".join(f"{name} {used}/{planned}" for name, planned, used in rows) + ")")
     if result.best:
         out.print(f"\n[bold green]best val_acc {result.best['val_acc']:.4f}[/] ({result.best['step']}), "
                   f"{result.epochs_spent} epochs trained")

@@ -33,8 +33,14 @@ def register(app: typer.Typer) -> None:
             help="Override one range or set of choices (repeatable). "
                  "(default: the coarse space, or the narrowed fine one)")] = None,
         trials: Annotated[Optional[int], typer.Option(
-            help="Total trials of the study (a resumed study counts those it has). "
-                 "(default: 20 coarse, 10 fine)")] = None,
+            help="Total trials of the study (a resumed study counts those it has); with "
+                 "--epoch-budget an optional cap. (default: 20 coarse, 10 fine; no cap with "
+                 "--epoch-budget)")] = None,
+        epoch_budget: Annotated[Optional[int], typer.Option(
+            "--epoch-budget", metavar="EPOCHS",
+            help="Total epochs the study may train (pruned and failed trials count what they "
+                 "ran, a resumed study what it spent): new trials start while one more fits, "
+                 "so epochs that pruning saves go to more trials. (default: no budget)")] = None,
         timeout: Annotated[Optional[float], typer.Option(
             help="Seconds after which no new trial starts. (default: no limit)")] = None,
         epochs: Annotated[Optional[int], typer.Option(
@@ -86,14 +92,19 @@ def register(app: typer.Typer) -> None:
 
             def on_trial(p: Any) -> None:
                 best = "—" if p.best_value is None else f"{p.best_value:.4f}"
-                bar.update(job, total=p.total, completed=p.done,
-                           status=f"best {best} · pruned {p.pruned} · failed {p.failed}")
+                status = f"best {best} · pruned {p.pruned} · failed {p.failed}"
+                if p.epoch_budget is None:
+                    bar.update(job, total=p.total, completed=p.done, status=status)
+                else:  # the bar fills with epochs: the budget is what runs out
+                    bar.update(job, total=p.epoch_budget, completed=p.epochs_spent,
+                               status=f"{p.done} trials · epochs {p.epochs_spent}/{p.epoch_budget}"
+                                      f" · {status}")
 
             result = run_search(exp, study_name=name, out=common.out, storage=storage, mode=mode,
                                 from_study=from_study, space_args=space, trials=trials,
                                 timeout=timeout, epochs=epochs, jobs=jobs, lr_range=lr_range,
                                 pruner=pruner, on_trial=on_trial, restart=restart,
-                                heartbeat=heartbeat)
+                                heartbeat=heartbeat, epoch_budget=epoch_budget)
         if common.json:
             print_json(result, exp)
         else:
@@ -150,7 +161,11 @@ def render(result: Any) -> None:
     counts = {"study": result.study, "storage": result.storage, "mode": result.mode,
               "trials": f"{result.trials} ({result.new_trials} new): {result.completed} completed, "
                         f"{result.pruned} pruned, {result.failed} failed",
-              "epochs per trial": result.epochs, "epochs spent": result.epochs_spent}
+              "epochs per trial": result.epochs,
+              "epochs spent": result.epochs_spent if result.epoch_budget is None else
+              f"{result.epochs_spent} of a budget of {result.epoch_budget}"}
+    if result.epoch_budget is not None and result.max_trials is not None:
+        counts["trials"] += f" (at most {result.max_trials})"
     if result.from_study:
         counts["narrowed from"] = result.from_study
     out.print(kv_table(f"{result.mode} search", counts))

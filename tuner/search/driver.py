@@ -3,9 +3,9 @@
 A study is stored under its name (``--study``) in the storage (``--out``'s
 journal by default) together with what made it and how it searches (user
 attributes ``recipe``, ``mode``, ``epochs``, ``space``, ``pruner``, ``from``,
-``task``), so that running the same name again resumes it, from this machine
-or any other, and joining it with another experiment is refused before any
-trial runs.
+``task``, ``trials``, ``epoch_budget``), so that running the same name again
+resumes it, from this machine or any other, and joining it with another
+experiment is refused before any trial runs.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
            lr_range: LRRangeResult | None = None, pruner: str | None = None,
            top_k: int | None = None, on_trial: OnTrial | None = None,
            plots: bool = True, restart: bool = False,
-           heartbeat: int = HEARTBEAT_SECONDS) -> SearchResult:
+           heartbeat: int = HEARTBEAT_SECONDS, epoch_budget: int | None = None) -> SearchResult:
     """Run (or resume) a coarse or fine search and summarise the study.
 
     Args:
@@ -68,8 +68,9 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
             narrowed one (fine), e.g. one that ``tune run`` widened or shifted
             (see :class:`~tuner.search.space.SearchSpace`, :func:`fine_space`).
         space_args: ``--space`` flags applied on top.
-        trials: The study's total number of trials (not the new ones); default
-            20 (coarse) or 10 (fine).
+        trials: The study's total number of trials (not the new ones); default:
+            the resumed study's, else 20 (coarse) or 10 (fine), or no cap when
+            ``epoch_budget`` is given.
         timeout: Seconds after which no new trial starts.
         epochs: Epochs per trial; default 3 (coarse, 1-5 allowed) or 3x the
             coarse study's (fine).
@@ -82,6 +83,13 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         restart: Delete the study of this name first, if there is one, and start over.
         heartbeat: Seconds between renewals of a running trial's lease; a
             trial whose lease misses 3 is reclaimed (see :mod:`tuner.search.lease`).
+        epoch_budget: The study's total of epochs trained (``--epoch-budget``):
+            new trials start while it has room for one more whole trial, with
+            every running trial holding its full length, so it is never
+            exceeded and less than one trial's epochs of it go unused (see
+            :func:`~tuner.search.study.claim_trial`). Pruned, failed and
+            interrupted trials count the epochs they ran, and a resumed study
+            those it spent before. Default: the resumed study's, else none.
 
     Returns:
         The study's :class:`SearchResult`; ``interrupted`` is set when Ctrl-C
@@ -89,7 +97,7 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     """
     import optuna
 
-    check_args(mode, trials, timeout, epochs, jobs, pruner, heartbeat)
+    check_args(mode, trials, timeout, epochs, jobs, pruner, heartbeat, epoch_budget)
     exp.require_trainable()
     # Read what exists first; the default journal is created only once the flags are known good.
     store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
@@ -101,6 +109,12 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     if stored is not None:
         mode, epochs, the_space, pruner, from_study = _resume(stored, study_name, mode, epochs,
                                                               space, pruner, from_study)
+        # A study remembers its cap and budget: no flag keeps both, --trials alone keeps
+        # the budget, and --epoch-budget alone lifts the cap (like a new study's flags).
+        if epoch_budget is None:
+            if trials is None and "trials" in stored:
+                trials = stored["trials"]
+            epoch_budget = stored.get("epoch_budget")
     elif (mode or "coarse") == "fine":
         from_study = from_study or (latest_coarse(store) if store is not None else None)
         if from_study is None:
@@ -124,14 +138,19 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         raise TuneError("nothing left to search: every hyperparameter is fixed with --hp",
                         "drop some --hp flags, or add ranges with --space")
     pruner = pruner or "auto"
-    total = trials or (COARSE_TRIALS if mode == "coarse" else FINE_TRIALS)
+    if epoch_budget is not None and epoch_budget < epochs:
+        raise TuneError(f"--epoch-budget {epoch_budget} is less than one trial of {epochs} epochs",
+                        f"give at least {epochs}, or shorter trials with --epochs")
+    total = trials if trials is not None or epoch_budget is not None else \
+        (COARSE_TRIALS if mode == "coarse" else FINE_TRIALS)
     folder = out_dir(out)
     store = store if store is not None else open_storage(folder, storage)
 
     study = optuna.create_study(study_name=study_name, storage=store, direction="maximize",
                                 load_if_exists=True)
     attrs = {"mode": mode, "epochs": epochs, "space": the_space.to_dict(), "pruner": pruner,
-             "from": from_study, "task": exp.recipe.task.label(), "trials": total}
+             "from": from_study, "task": exp.recipe.task.label(), "trials": total,
+             "epoch_budget": epoch_budget}
     if stored is None:
         attrs[CREATED_AT] = datetime.now().isoformat()
         attrs[RECIPE] = exp.recipe.to_dict()
@@ -143,11 +162,13 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
             study.set_user_attr(key, value)
 
     plan = Plan(study_name, str(folder), storage, mode, the_space.to_dict(), epochs, total,
-                time.time() + timeout if timeout else None, exp.seed, pruner, jobs, heartbeat)
+                time.time() + timeout if timeout else None, exp.seed, pruner, jobs, heartbeat,
+                epoch_budget)
     before = count_trials(study.get_trials(deepcopy=False)).finished
     interrupted = _run(exp, plan, store, study, on_trial)
     result = summarize(study, storage=describe_storage(folder, storage), mode=mode, epochs=epochs,
-                       space=the_space.to_dict(), from_study=from_study, interrupted=interrupted)
+                       space=the_space.to_dict(), from_study=from_study, interrupted=interrupted,
+                       epoch_budget=epoch_budget, max_trials=total)
     result.new_trials = result.trials - before
     reasons = [g["reason"] for g in result.failures]
     result.warnings = warnings + (edge_findings(the_space, result.best["searched"], exp.space)
@@ -162,11 +183,14 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
 
 
 def check_args(mode: str | None, trials: int | None, timeout: float | None, epochs: int | None,
-               jobs: int, pruner: str | None, heartbeat: int = HEARTBEAT_SECONDS) -> None:
+               jobs: int, pruner: str | None, heartbeat: int = HEARTBEAT_SECONDS,
+               epoch_budget: int | None = None) -> None:
     if mode not in (None, "coarse", "fine"):
         raise TuneError(f"search mode {mode!r}: expected coarse or fine")
     if trials is not None and trials < 1:
         raise TuneError(f"--trials {trials}: must be at least 1")
+    if epoch_budget is not None and epoch_budget < 1:
+        raise TuneError(f"--epoch-budget {epoch_budget}: must be at least 1 epoch")
     if timeout is not None and not timeout > 0:
         raise TuneError(f"--timeout {timeout}: must be a positive number of seconds")
     if epochs is not None and epochs < 1:
@@ -332,17 +356,17 @@ def _run(exp: Experiment, plan: Plan, store: Any, study: Any, on_trial: OnTrial 
         if plan.jobs == 1:
             def report(outcome: Any) -> None:
                 if on_trial is not None:
-                    on_trial(progress_of(study, plan.trials, outcome.to_dict()))
+                    on_trial(progress_of(study, plan, outcome.to_dict()))
             run_worker(exp, plan, storage=store, on_outcome=report)
         else:
             from tuner.search.workers import run_parallel
 
-            seen = [-1]
+            seen: list[tuple[int, int]] = []
 
             def watch() -> None:
-                progress = progress_of(study, plan.trials)
-                if on_trial is not None and progress.done != seen[0]:
-                    seen[0] = progress.done
+                progress = progress_of(study, plan)
+                if on_trial is not None and [(progress.done, progress.epochs_spent)] != seen:
+                    seen[:] = [(progress.done, progress.epochs_spent)]
                     on_trial(progress)
             run_parallel(plan, exp.recipe, device=exp.device.type, watch=watch,
                          threads=exp.threads.threads if exp.threads is not None else None)

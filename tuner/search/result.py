@@ -2,8 +2,8 @@
 
 All counts are the study's, not just this run's: a resumed study reports
 everything it holds. ``epochs_spent`` counts epochs actually trained (a
-pruned trial counts the epochs it ran, an interrupted one the epochs it
-finished).
+pruned trial counts the epochs it ran, an interrupted or lost one the epochs
+it finished), the number an ``--epoch-budget`` bounds.
 """
 
 from __future__ import annotations
@@ -13,21 +13,27 @@ from typing import Any
 
 from tuner.findings import Finding
 from tuner.search.storage import trial_hp
-from tuner.search.study import count_trials
+from tuner.search.study import Plan, count_trials
 
 TOP = 10
 
 
 @dataclass
 class SearchProgress:
-    """Live progress for ``on_trial``: the study's totals after a trial ended."""
+    """Live progress for ``on_trial``: the study's totals after a trial ended.
+
+    ``total`` is the study's cap on trials (None: a budget bounds it instead);
+    ``epochs_spent`` of ``epoch_budget`` (None: no budget) the epochs trained.
+    """
 
     done: int
-    total: int
+    total: int | None
     best_value: float | None
     pruned: int
     failed: int
     last: dict[str, Any] | None = None
+    epochs_spent: int = 0
+    epoch_budget: int | None = None
 
 
 @dataclass
@@ -51,6 +57,8 @@ class SearchResult:
     failed: int
     interrupted_trials: int
     epochs_spent: int
+    epoch_budget: int | None = None
+    max_trials: int | None = None
     lost_trials: int = 0
     new_trials: int = 0
     interrupted: bool = False
@@ -64,6 +72,7 @@ class SearchResult:
         return {"study": self.study, "storage": self.storage, "best": self.best,
                 "trials": self.trials, "completed": self.completed, "pruned": self.pruned,
                 "failed": self.failed, "space": self.space, "epochs_spent": self.epochs_spent,
+                "epoch_budget": self.epoch_budget, "max_trials": self.max_trials,
                 "mode": self.mode, "epochs_per_trial": self.epochs, "from": self.from_study,
                 "new_trials": self.new_trials, "interrupted": self.interrupted,
                 "interrupted_trials": self.interrupted_trials, "lost_trials": self.lost_trials,
@@ -81,7 +90,8 @@ class SearchResult:
             pruned=int(d.get("pruned", 0)), failed=int(d.get("failed", 0)),
             interrupted_trials=int(d.get("interrupted_trials", 0)),
             lost_trials=int(d.get("lost_trials", 0)),
-            epochs_spent=int(d.get("epochs_spent", 0)), new_trials=int(d.get("new_trials", 0)),
+            epochs_spent=int(d.get("epochs_spent", 0)), epoch_budget=d.get("epoch_budget"),
+            max_trials=d.get("max_trials"), new_trials=int(d.get("new_trials", 0)),
             interrupted=bool(d.get("interrupted")), from_study=d.get("from"),
             top=list(d.get("top", [])), warnings=[Finding.from_dict(w) for w in d.get("warnings", [])],
             files=list(d.get("files", [])), failures=list(d.get("failures", [])))
@@ -141,13 +151,12 @@ def summarize(study: Any, *, storage: str, mode: str, epochs: int, space: dict[s
         best=best_entry(best) if best else None, trials=counts.finished,
         completed=counts.completed, pruned=counts.pruned, failed=counts.failed,
         interrupted_trials=counts.interrupted, lost_trials=counts.lost,
-        epochs_spent=sum(int(t.user_attrs.get("epochs") or 0) for t in trials),
+        epochs_spent=counts.epochs,
         top=[trial_row(t) for t in done[:TOP]], failures=failure_groups(trials), **extra)
 
 
-def progress_of(study: Any, total: int, last: dict[str, Any] | None = None) -> SearchProgress:
-    trials = study.get_trials(deepcopy=False)
-    counts = count_trials(trials)
+def progress_of(study: Any, plan: Plan, last: dict[str, Any] | None = None) -> SearchProgress:
+    counts = count_trials(study.get_trials(deepcopy=False))
     best = best_of(study)
-    return SearchProgress(counts.finished, total, best.value if best else None,
-                          counts.pruned, counts.failed, last)
+    return SearchProgress(counts.finished, plan.trials, best.value if best else None,
+                          counts.pruned, counts.failed, last, counts.epochs, plan.epoch_budget)

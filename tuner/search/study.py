@@ -6,13 +6,20 @@ needs is in a :class:`Plan`, which is picklable; the sampler and pruner are
 rebuilt from it, since Optuna does not store them.
 
 ``--trials`` is the study's total: a worker claims a new trial only while
-finished plus running trials are fewer than the total. That check and the
-trial's creation happen under one lock: a file lock beside a journal or
-SQLite file, an advisory lock on PostgreSQL, so parallel workers on any
-number of machines never overshoot. On other servers (MySQL, Redis), and on
-PostgreSQL if the lock cannot be had within :data:`LOCK_WAIT_SECONDS`, two
-workers may each start one last trial at the same moment: at most one extra
-trial per extra worker.
+finished plus running trials are fewer than the total. ``--epoch-budget`` is
+the study's total of epochs trained (every trial counts what it ran: pruned,
+failed, interrupted and lost ones too): a worker claims a new trial only while
+the epochs already trained, plus the whole length of every running trial (a
+running trial holds its full ``epochs`` until it ends, since it may not be
+pruned), plus the new trial's length fit in the budget; when they fit only
+once a running trial ends early, it waits for that. So the budget is never
+exceeded, and a study that stops leaves less than one trial's length of it
+unused. These checks and the trial's creation happen under one lock: a file
+lock beside a journal or SQLite file, an advisory lock on PostgreSQL, so
+parallel workers on any number of machines never overshoot. On other servers
+(MySQL, Redis), and on PostgreSQL if the lock cannot be had within
+:data:`LOCK_WAIT_SECONDS`, two workers may each start one last trial at the
+same moment: at most one extra trial (and its epochs) per extra worker.
 
 Every trial holds a lease (:mod:`tuner.search.lease`): the claiming worker
 first reclaims trials whose worker is gone (killed, out of memory, a lost
@@ -63,17 +70,34 @@ class Plan:
     mode: str
     space: dict[str, Any]
     epochs: int
-    trials: int
+    trials: int | None  # the study's total; None: no cap on the count (a budget bounds it)
     deadline: float | None
     seed: int
     pruner: str
     jobs: int = 1
     heartbeat: int = HEARTBEAT_SECONDS
+    epoch_budget: int | None = None  # the study's total of epochs trained; None: no budget
 
     @property
     def shared(self) -> bool:
         """Whether other processes are expected to run this study at the same time."""
         return self.jobs > 1 or is_server_url(self.url)
+
+    def done(self, counts: "Counts") -> bool:
+        """Whether a study with ``counts`` is finished: its total of trials reached,
+        or too little of its epoch budget left for one more trial even if every
+        running trial stopped now."""
+        if self.trials is not None and counts.finished >= self.trials:
+            return True
+        return self.epoch_budget is not None and counts.epochs + self.epochs > self.epoch_budget
+
+    def may_start(self, counts: "Counts") -> bool:
+        """Whether one more trial fits beside the running ones: by count, and by
+        budget with every running trial holding its full length."""
+        if self.trials is not None and counts.finished + counts.running >= self.trials:
+            return False
+        return self.epoch_budget is None or \
+            counts.committed(self.epochs) + self.epochs <= self.epoch_budget
 
 
 def derive_seed(seed: int, worker: int, existing: int, *, process: Worker | None = None) -> int:
@@ -130,7 +154,12 @@ def make_pruner(name: str, mode: str, epochs: int) -> Any:
 @dataclass
 class Counts:
     """Trials of a study by how they ended; ``interrupted`` ones (Ctrl-C) and
-    ``lost`` ones (their worker died) are redone, not counted."""
+    ``lost`` ones (their worker died) are redone, not counted as trials.
+
+    ``epochs`` counts every epoch trained, by every trial (interrupted and lost
+    ones included: they were trained), of which ``running_epochs`` by trials
+    still running.
+    """
 
     completed: int = 0
     pruned: int = 0
@@ -139,10 +168,23 @@ class Counts:
     lost: int = 0
     running: int = 0
     waiting: int = 0
+    epochs: int = 0
+    running_epochs: int = 0
 
     @property
     def finished(self) -> int:
         return self.completed + self.pruned + self.failed
+
+    def committed(self, epochs_per_trial: int) -> int:
+        """Epochs spent or held: every running trial holds its full length."""
+        return self.epochs - self.running_epochs + self.running * epochs_per_trial
+
+
+def trial_epochs(t: Any) -> int:
+    """Epochs a trial trained: what it recorded when it ended, else (still
+    running, or its worker lost) the epochs it reported."""
+    recorded = t.user_attrs.get("epochs")
+    return int(recorded) if recorded is not None else len(t.intermediate_values)
 
 
 def count_trials(trials: list[Any]) -> Counts:
@@ -150,6 +192,10 @@ def count_trials(trials: list[Any]) -> Counts:
 
     c = Counts()
     for t in trials:
+        spent = trial_epochs(t)
+        c.epochs += spent
+        if t.state == TrialState.RUNNING:
+            c.running_epochs += spent
         if t.state == TrialState.COMPLETE:
             c.completed += 1
         elif t.state == TrialState.PRUNED:
@@ -250,12 +296,14 @@ def load_study(plan: Plan, storage: Any, *, worker: int) -> Any:
 
 
 def claim_trial(study: Any, plan: Plan, *, me: Worker | None = None) -> Any | None:
-    """A new trial, leased to this worker, if the study's total is not reached
-    (and time is left), else None.
+    """A new trial, leased to this worker, if the study's total is not reached,
+    its epoch budget has room for one more trial (and time is left), else None.
 
-    Stale trials are reclaimed first. While the total is reached only by
-    counting trials still running elsewhere, this waits (polling) for them to
-    finish or lapse, so a lost one is redone here rather than left undone.
+    Stale trials are reclaimed first. While the total or the budget is reached
+    only by counting trials still running elsewhere (at their full length),
+    this waits (polling) for them to finish or lapse, so a lost one is redone
+    here rather than left undone, and epochs a pruned trial did not use go to
+    a new trial.
     """
     me = me or this_worker()
     storage = study._storage
@@ -267,9 +315,9 @@ def claim_trial(study: Any, plan: Plan, *, me: Worker | None = None) -> Any | No
             if stale and reclaim(study, stale):
                 trials = study.get_trials(deepcopy=False)
             counts = count_trials(trials)
-            if counts.finished >= plan.trials:
+            if plan.done(counts):
                 return None
-            if counts.finished + counts.running < plan.trials:
+            if plan.may_start(counts):
                 trial = study.ask()
                 start_lease(storage, trial._trial_id, plan.heartbeat, me)
                 return trial
@@ -321,7 +369,7 @@ OnOutcome = Callable[["TrialOutcome"], None]
 
 def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0, storage: Any = None,
                on_outcome: OnOutcome | None = None) -> list[TrialOutcome]:
-    """Run trials of ``plan``'s study until its total or deadline is reached.
+    """Run trials of ``plan``'s study until its total, budget or deadline is reached.
 
     Every storage call is retried while the server is unreachable, for up to a
     minute (:mod:`tuner.search.reconnect`); each trial's lease is renewed every

@@ -21,7 +21,7 @@ import time
 from typing import Any, Callable
 
 from tuner.errors import RunError, TuneError
-from tuner.search.study import Plan
+from tuner.search.study import Counts, Plan
 from tuner.recipe import Recipe
 from tuner.threads import available_cores
 
@@ -136,21 +136,24 @@ def lost_workers(plan: Plan, killed: list[tuple[int, Any]]) -> RunError:
             how = f"signal {-p.exitcode}"
         names.append(f"worker {i} (pid {p.pid}) was killed by {how}")
     summary = study_summary(plan)
-    done = summary is not None and summary[0] >= plan.trials
+    done = summary is not None and plan.done(summary[2])
     hint = ("the other workers finished the study; tune status and tune best read it" if done
             else "run the same command again to finish the study")
     if any(p.exitcode == -signal.SIGKILL for _, p in killed):
         hint += " (SIGKILL often means the out-of-memory killer: see dmesg)"
     text = "; ".join(names)
     if summary is not None:
-        finished, detail = summary
-        text += f"; the study has {finished} of {plan.trials} trials finished ({detail})"
+        finished, detail, counts = summary
+        of = "" if plan.trials is None else f" of {plan.trials}"
+        text += f"; the study has {finished}{of} trials finished ({detail})"
+        if plan.epoch_budget is not None:
+            text += f", {counts.epochs} of its {plan.epoch_budget} epochs spent"
     return RunError(f"lost a --jobs worker: {text}", hint)
 
 
-def study_summary(plan: Plan) -> tuple[int, str] | None:
-    """(finished trials, "c completed, p pruned, f failed, l lost and retried"), or
-    None if the storage cannot be read."""
+def study_summary(plan: Plan) -> tuple[int, str, Counts] | None:
+    """(finished trials, "c completed, p pruned, f failed, l lost and retried", the
+    counts), or None if the storage cannot be read."""
     import optuna
 
     from tuner.search.storage import open_storage
@@ -164,4 +167,4 @@ def study_summary(plan: Plan) -> tuple[int, str] | None:
     detail = f"{c.completed} completed, {c.pruned} pruned, {c.failed} failed"
     if c.lost:
         detail += f"; {c.lost} lost and retried"
-    return c.finished, detail
+    return c.finished, detail, c

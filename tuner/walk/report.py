@@ -58,6 +58,8 @@ def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
                   f"Validation accuracy **{result.best['val_acc']:.4f}** ({result.best['step']}); "
                   f"augmentation: {augmentation.describe()}.", "",
                   "```bash", train_command(exp, result.best["params"]), "```", ""]
+    if result.epoch_budget:
+        lines += budget_lines(result.epoch_budget)
     lines += ["## Steps", "", "| step | verdict | seconds | key numbers |", "| --- | --- | --- | --- |"]
     for s in result.steps:
         numbers = "; ".join(f"{k} {_value(v)}" for k, v in s.summary.items()
@@ -78,3 +80,28 @@ def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
     path = folder / REPORT_FILE
     text = "\n".join(lines)
     return write_atomic(path, lambda p: p.write_text(text))
+
+
+# The parts of an epoch budget in the walk's order, as the report names them.
+PART_NAMES = {"transfer": "transfer comparison", "coarse": "coarse search", "fine": "fine search",
+              "retrain": "retraining", "later_rounds": "later rounds"}
+
+
+def budget_rows(epoch_budget: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(part, epochs planned, epochs spent) for each part of the budget that has any."""
+    split, spent = epoch_budget["split"], epoch_budget["spent"]
+    return [(name, int(split[key]), int(spent.get(key, 0))) for key, name in PART_NAMES.items()
+            if split.get(key) or spent.get(key)]
+
+
+def budget_lines(epoch_budget: dict[str, Any]) -> list[str]:
+    """The report's epoch budget section: how it was split, and what each part spent."""
+    split, spent = epoch_budget["split"], epoch_budget["spent"]
+    lines = ["## Epoch budget", "",
+             f"{spent['total']} of {split['budget']} epochs trained. The coarse search gets "
+             f"{fmt(100 * split['coarse_share'])}% of the first round's search (trials of "
+             f"{split['coarse_epochs_per_trial']} epochs), the fine search the rest (trials of "
+             f"{split['fine_epochs_per_trial']}); each part also gets what the parts before it "
+             "left unused.", "", "| part | planned | spent |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {planned} | {used} |" for name, planned, used in budget_rows(epoch_budget)]
+    return lines + [f"| total | {split['budget']} | {spent['total']} |", ""]

@@ -22,6 +22,8 @@ class WalkResult:
     sanity_failed: bool = False  # a failed sanity check stopped the walk
     note: str | None = None  # why saved steps were dropped (a changed task file)
     command: str | None = None  # the tune train command line of the best configuration
+    # With --epoch-budget: {"split": EpochPlan.to_dict(), "spent": epochs by the same parts + total}
+    epoch_budget: dict[str, Any] | None = None
 
     @property
     def verdict(self) -> str:
@@ -32,4 +34,4 @@ class WalkResult:
         return {"steps": [s.public() for s in self.steps], "best": self.best,
                 "epochs_spent": self.epochs_spent, "report": self.report, "verdict": self.verdict,
                 "stopped": self.stopped, "resumed": self.resumed, "note": self.note,
-                "command": self.command}
+                "command": self.command, "epoch_budget": self.epoch_budget}

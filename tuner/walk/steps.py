@@ -26,6 +26,7 @@ from tuner.transfer.compare import DEFAULT_EPOCHS, TRANSFER_NAMES, TransferResul
 from tuner.transfer.verdict import SCRATCH, STRATEGIES
 from tuner.walk.adjust import Adjustment, adjust_space
 from tuner.walk.budget import Budget
+from tuner.walk.epochs import EpochPlan
 from tuner.walk.state import StepRecord
 
 STUDY_PREFIX = "run"
@@ -53,7 +54,9 @@ class WalkSettings:
     ``trials`` and ``epochs`` are the coarse search's (each fine search runs
     half as many trials, at least 3, of 3x the coarse length); ``space`` are
     ``--space`` flags reshaping the coarse space (the fine spaces narrow within
-    it); ``pruner`` and ``jobs`` apply to every search.
+    it); ``pruner`` and ``jobs`` apply to every search. ``epoch_budget`` bounds
+    the epochs the walk trains, split among its steps
+    (:func:`tuner.walk.epochs.plan_epochs`); ``trials`` then only caps the counts.
     """
 
     trials: int | None = None
@@ -61,11 +64,16 @@ class WalkSettings:
     space: tuple[str, ...] = ()
     pruner: str | None = None
     jobs: int = 1
+    epoch_budget: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """What identifies the walk (``jobs`` only changes how fast it goes)."""
-        return {"trials": self.trials, "epochs": self.epochs, "space": list(self.space),
-                "pruner": self.pruner}
+        """What identifies the walk (``jobs`` only changes how fast it goes); the
+        epoch budget only when there is one, so walks saved before it existed resume."""
+        settings: dict[str, Any] = {"trials": self.trials, "epochs": self.epochs,
+                                    "space": list(self.space), "pruner": self.pruner}
+        if self.epoch_budget is not None:
+            settings["epoch_budget"] = self.epoch_budget
+        return settings
 
     def fine_trials(self) -> int | None:
         return None if self.trials is None else max(MIN_FINE_TRIALS, self.trials // 2)
@@ -75,7 +83,8 @@ class WalkSettings:
         from tuner.search import apply_space_args, default_space
         from tuner.search.driver import check_args
 
-        check_args("coarse", self.trials, None, self.epochs, self.jobs, self.pruner)
+        check_args("coarse", self.trials, None, self.epochs, self.jobs, self.pruner,
+                   epoch_budget=self.epoch_budget)
         apply_space_args(default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict(),
                                        images=exp.images,
                                        transfer=exp.recipe.pretrained is not None),
@@ -93,6 +102,7 @@ class StepContext:
     budget: Budget
     settings: WalkSettings = field(default_factory=WalkSettings)
     emit: OnEvent = lambda kind, step, payload: None
+    epochs: EpochPlan | None = None  # the split of --epoch-budget, when there is one
 
     def progress(self, step: str) -> Callable[..., None]:
         """``report(done, total, status)`` for the step's own progress callback."""
@@ -178,24 +188,30 @@ def lr_range_step(ctx: StepContext) -> Outcome[LRRangeResult]:
 
 
 def search_step(ctx: StepContext, name: str, mode: str, *, centre: LRRangeResult | None = None,
-                from_study: str | None = None,
-                adjusted: tuple[Adjustment, int] | None = None) -> Outcome[SearchResult]:
+                from_study: str | None = None, adjusted: tuple[Adjustment, int] | None = None,
+                epoch_budget: int | None = None) -> Outcome[SearchResult]:
     """A coarse search (its LR range centred on ``centre``) or a fine one narrowed from
-    ``from_study`` (in ``adjusted``'s space and epochs per trial, when given)."""
+    ``from_study`` (in ``adjusted``'s space and epochs per trial, when given), within
+    ``epoch_budget`` epochs when given."""
     study = f"{STUDY_PREFIX}-{name.removeprefix('search-')}"
     s = ctx.settings
     space, epochs = (adjusted[0].space, adjusted[1]) if adjusted is not None else (None, None)
     bar = ctx.progress(name)
 
     def on_trial(p: Any) -> None:
-        bar(p.done, p.total, "" if p.best_value is None else f"best val_acc {p.best_value:.4f}")
+        best = "" if p.best_value is None else f"best val_acc {p.best_value:.4f}"
+        if p.epoch_budget is None:
+            bar(p.done, p.total, best)
+        else:  # the budget runs out, not the count: the bar fills with epochs
+            bar(p.epochs_spent, p.epoch_budget, f"{p.done} trials · {best}".strip(" ·"))
 
     coarse = mode == "coarse"
     result = search(ctx.exp, study_name=study, out=ctx.folder, mode=mode, from_study=from_study,
                     space=space, epochs=s.epochs if coarse else epochs, lr_range=centre,
                     space_args=list(s.space) if coarse else None,
                     trials=s.trials if coarse else s.fine_trials(), pruner=s.pruner, jobs=s.jobs,
-                    timeout=ctx.budget.share(SEARCH_SHARE[mode]), on_trial=on_trial)
+                    timeout=ctx.budget.share(SEARCH_SHARE[mode]), on_trial=on_trial,
+                    epoch_budget=epoch_budget)
     if result.interrupted:
         raise KeyboardInterrupt
     best = result.best or {}
@@ -203,7 +219,7 @@ def search_step(ctx: StepContext, name: str, mode: str, *, centre: LRRangeResult
     summary = {"study": result.study, "trials": result.trials, "completed": result.completed,
                "pruned": result.pruned, "failed": result.failed, "best_value": best.get("value"),
                "epochs_per_trial": result.epochs, "epochs_spent": result.epochs_spent,
-               "warnings": [w.code for w in result.warnings]}
+               "epoch_budget": result.epoch_budget, "warnings": [w.code for w in result.warnings]}
     failed = [Finding("trials-failed", "warn", line) for line in describe_failures(result.failures)]
     return Outcome(result, StepRecord(name, verdict, 0.0, summary, list(result.files),
                                       result.to_dict(), notes_of(failed + result.warnings)))
@@ -224,10 +240,14 @@ def adjust_step(ctx: StepContext, name: str, diagnosis: DiagnoseResult,
                                              + notes_of(adj.findings)))
 
 
-def train_best_step(ctx: StepContext, name: str, found: SearchResult,
-                    epoch_factor: int) -> Outcome[TrainResult]:
+def train_best_step(ctx: StepContext, name: str, found: SearchResult, epoch_factor: int,
+                    max_epochs: int | None = None) -> Outcome[TrainResult]:
+    """Retrain the search's best for :func:`final_epochs` (at most ``max_epochs``: the
+    epoch budget's allowance)."""
     params = dict(found.best["params"])
     epochs = final_epochs(ctx.exp.params.epochs, found.epochs, epoch_factor)
+    if max_epochs is not None:
+        epochs = max(1, min(epochs, max_epochs))
     params["epochs"] = epochs
     if "schedule" not in ctx.exp.fixed:
         # A long final run anneals, so the weights it saves are its settled best, not a

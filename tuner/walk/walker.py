@@ -7,6 +7,11 @@ train the best configuration for the full budget → diagnose → adjust the
 space to the diagnosis → fine search again, for ``rounds`` rounds or until a
 good fit.
 
+With ``--epoch-budget`` the epochs are split among the steps before the walk
+starts (:mod:`tuner.walk.epochs`): each search and retraining gets its share
+plus what the steps before it left, and the walk stops when a later round no
+longer fits.
+
 Each step hands the next its typed result (an ``LRRangeResult`` to the
 coarse search, a ``SearchResult`` to train-best, a ``DiagnoseResult`` to the
 adjustment). Every step's record is saved as it completes
@@ -28,6 +33,7 @@ from tuner.experiment import Experiment
 from tuner.outdir import out_dir
 from tuner.walk import steps as S
 from tuner.walk.budget import Budget, BudgetSpent
+from tuner.walk.epochs import EpochPlan, plan_epochs
 from tuner.walk.result import WalkResult
 from tuner.walk.state import WalkState
 from tuner.walk.steps import OnEvent, Outcome, StepContext, WalkSettings
@@ -50,7 +56,8 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         force: Go on after a failed sanity check.
         restart: Forget a saved walk in ``out`` and start over.
         until: Stop after this step (e.g. ``overfit-small`` for the checks only).
-        settings: The searches' trials, epochs, space, pruner and workers.
+        settings: The searches' trials, epochs, space, pruner and workers, and the
+            walk's epoch budget.
         on_event: ``(kind, step, payload)`` callbacks for progress display.
     """
     settings = settings or WalkSettings()
@@ -62,6 +69,7 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
     if until is not None and until not in names:
         raise TuneError(f"--until {until}: no such step", f"steps of this walk: {', '.join(names)}")
     settings.check(exp)
+    epochs = epoch_plan(exp, settings, rounds)
     folder = out_dir(out)
     run_dir = folder / RUN_DIR
     state = WalkState.open(run_dir, exp.recipe, settings.to_dict(), restart)
@@ -69,7 +77,9 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         _forget_studies(folder)
     ctx = StepContext(exp, folder, run_dir, Budget(budget_minutes and budget_minutes * 60,
                                                    state.elapsed), settings,
-                      on_event or (lambda kind, step, payload: None))
+                      on_event or (lambda kind, step, payload: None), epochs)
+    if epochs is not None:
+        ctx.emit("plan", "epoch-budget", epochs)
     walker = Walker(ctx, state, force, until)
     from tuner.walk.report import write_report
 
@@ -79,7 +89,9 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
         walker.stopped = walker.stopped or ("budget spent" if isinstance(stop, BudgetSpent) else
                                             f"stopped after {until} (--until)")
     result = WalkResult(state.steps, walker.best, walker.epochs_spent(), stopped=walker.stopped,
-                        resumed=walker.resumed, sanity_failed=walker.sanity_failed, note=state.note)
+                        resumed=walker.resumed, sanity_failed=walker.sanity_failed, note=state.note,
+                        epoch_budget=None if epochs is None else
+                        {"split": epochs.to_dict(), "spent": spent_by_part(state.steps)})
     final = walker.ctx.exp  # within the transfer verdict, when there was one
     if walker.best:
         from tuner.walk.report import train_command
@@ -91,6 +103,39 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
 
 class _Until(Exception):
     pass
+
+
+def epoch_plan(exp: Experiment, settings: WalkSettings, rounds: int) -> EpochPlan | None:
+    """The split of ``settings.epoch_budget`` for this walk (None without one).
+
+    Raises:
+        TuneError: the budget is too small for one trial of each search and a retraining.
+    """
+    if settings.epoch_budget is None:
+        return None
+    from tuner.search.driver import COARSE_EPOCHS, FINE_FACTOR
+    from tuner.transfer.compare import DEFAULT_EPOCHS
+    from tuner.transfer.verdict import STRATEGIES
+
+    coarse = settings.epochs or COARSE_EPOCHS
+    transfer = len(STRATEGIES) * DEFAULT_EPOCHS if S.wants_transfer(exp, settings) else 0
+    return plan_epochs(settings.epoch_budget, rounds=rounds, coarse_epochs=coarse, transfer=transfer,
+                       retrain_epochs=S.final_epochs(exp.params.epochs, coarse * FINE_FACTOR, 1))
+
+
+# Which part of the epoch budget each step spends (the rest are the later rounds).
+PARTS = {"transfer": "transfer", "search-coarse": "coarse", "search-fine": "fine",
+         "train-best": "retrain"}
+
+
+def spent_by_part(steps: list[Any]) -> dict[str, int]:
+    """Epochs each part of the budget spent (the keys of :meth:`EpochPlan.to_dict`), and the total."""
+    spent = {part: 0 for part in ("transfer", "coarse", "fine", "retrain", "later_rounds")}
+    for s in steps:
+        epochs = int(s.summary.get("epochs_spent", 0))
+        spent[PARTS.get(s.step, "later_rounds")] += epochs
+    spent["total"] = sum(spent.values())
+    return spent
 
 
 def step_names(rounds: int, transfer: bool = False) -> list[str]:
@@ -135,6 +180,12 @@ class Walker:
     def epochs_spent(self) -> int:
         return sum(int(s.summary.get("epochs_spent", 0)) for s in self.state.steps)
 
+    def allowance(self, part: str) -> int | None:
+        """Epochs the first round's ``part`` (coarse, fine, retrain) may train: its
+        share and what the steps before it left; None without an epoch budget."""
+        plan = self.ctx.epochs
+        return None if plan is None else plan.target(part) - self.epochs_spent()
+
     def run_all(self, rounds: int) -> None:
         ctx = self.ctx
         for name in SANITY:
@@ -154,13 +205,13 @@ class Walker:
             verdict = self.step("transfer", "transfer", lambda: S.transfer_step(ctx))
             ctx = self.ctx = dataclasses.replace(ctx, exp=S.within_verdict(ctx.exp, verdict))
         lr = self.step("lr-range", "lr-range", lambda: S.lr_range_step(ctx))
-        coarse = self.step("search-coarse", "search",
-                           lambda: S.search_step(ctx, "search-coarse", "coarse", centre=lr))
+        coarse = self.step("search-coarse", "search", lambda: S.search_step(
+            ctx, "search-coarse", "coarse", centre=lr, epoch_budget=self.allowance("coarse")))
         fine = self.step("search-fine", "search", lambda: S.search_step(
-            ctx, "search-fine", "fine", from_study=coarse.study))
+            ctx, "search-fine", "fine", from_study=coarse.study, epoch_budget=self.allowance("fine")))
         found = fine if fine.best else coarse
         epoch_factor = 1
-        diagnosis = self.train_and_diagnose("", found, epoch_factor)
+        diagnosis = self.train_and_diagnose("", found, epoch_factor, lambda: self.allowance("retrain"))
         for round_no in range(2, rounds + 2):
             if diagnosis.codes == ["good-fit"]:
                 return
@@ -174,17 +225,48 @@ class Walker:
             adjusted = self.step(f"adjust{tag}", "adjust", lambda: S.adjust_step(
                 ctx, f"adjust{tag}", seen, last))
             epoch_factor *= adjusted[0].epoch_factor
+            search_epochs = None
+            if self.state.get(f"search-fine{tag}") is None:  # (a saved one ran within its share)
+                search_epochs = self.round_allowance(round_no, rounds, adjusted[1], epoch_factor)
+                if search_epochs == 0:
+                    return
             found = self.step(f"search-fine{tag}", "search", lambda: S.search_step(
-                ctx, f"search-fine{tag}", "fine", from_study=last.study, adjusted=adjusted))
+                ctx, f"search-fine{tag}", "fine", from_study=last.study, adjusted=adjusted,
+                epoch_budget=search_epochs))
             if not found.best:
                 return
-            diagnosis = self.train_and_diagnose(tag, found, epoch_factor)
+            diagnosis = self.train_and_diagnose(tag, found, epoch_factor, self.left)
 
-    def train_and_diagnose(self, tag: str, found: Any, epoch_factor: int) -> Any:
-        """Retrain the search's best for the full budget, diagnose it, keep the better model."""
+    def round_allowance(self, round_no: int, rounds: int, trial_epochs: int,
+                        epoch_factor: int) -> int | None:
+        """The epochs a later round's fine search may train: the round's share of what is
+        left less its retraining, at least one trial; 0 (and ``stopped`` set) when not
+        even one trial and a retraining epoch fit; None without an epoch budget."""
+        plan = self.ctx.epochs
+        if plan is None:
+            return None
+        spent = self.epochs_spent()
+        share = plan.round_share(spent, rounds + 2 - round_no)
+        if share < trial_epochs + 1:
+            self.stopped = (f"epoch budget spent: {spent} of {plan.budget} epochs trained, too few "
+                            f"left for round {round_no} (a fine trial of {trial_epochs} epochs and "
+                            "a retraining)")
+            return 0
+        retrain = S.final_epochs(self.ctx.exp.params.epochs, trial_epochs, epoch_factor)
+        return max(trial_epochs, share - retrain)
+
+    def left(self) -> int | None:
+        """Epochs left in the budget (None without one)."""
+        plan = self.ctx.epochs
+        return None if plan is None else plan.budget - self.epochs_spent()
+
+    def train_and_diagnose(self, tag: str, found: Any, epoch_factor: int,
+                           allowance: Callable[[], int | None] = lambda: None) -> Any:
+        """Retrain the search's best for the full budget (at most ``allowance()``
+        epochs, asked when the retraining starts), diagnose it, keep the better model."""
         ctx = self.ctx
         trained = self.step(f"train-best{tag}", "train-best", lambda: S.train_best_step(
-            ctx, f"train-best{tag}", found, epoch_factor))
+            ctx, f"train-best{tag}", found, epoch_factor, allowance()))
         reference = (found.best or {}).get("value")
         diagnosis = self.step(f"diagnose{tag}", "diagnose", lambda: S.diagnose_step(
             ctx, f"diagnose{tag}", trained, reference))
