@@ -73,6 +73,38 @@ def test_a_study_joined_with_another_task_is_refused_and_restart_starts_it_over(
     assert result["trials"] == 2 and result["new_trials"] == 2  # the old trials are gone
 
 
+def test_a_study_still_being_described_by_its_creator_is_waited_for(tune, tmp_path):
+    """Two machines starting at the same moment: Optuna creates a study first and
+    its attributes after, one by one. A worker finding the study half described
+    waits for its creator, then judges the join by the stored recipe (here:
+    refused, another --hp width) rather than failing on, or ignoring, the gap."""
+    import threading
+    import time
+
+    import optuna
+
+    from tuner.search.storage import open_storage
+
+    assert tune("search", "--coarse", "--study", "donor", "--hp", "width=32", *QUICK).code == 0
+    store = open_storage(tmp_path / ".tune")
+    attrs = optuna.load_study(study_name="donor", storage=store).user_attrs
+    creator = optuna.create_study(study_name="coarse", storage=store, direction="maximize")
+
+    def describe() -> None:  # as the creating machine does, created_at last
+        time.sleep(0.5)
+        for key, value in attrs.items():
+            if key != "created_at":
+                creator.set_user_attr(key, value)
+        creator.set_user_attr("created_at", attrs["created_at"])
+
+    writer = threading.Thread(target=describe)
+    writer.start()
+    joined = tune("search", "--coarse", "--hp", "width=64", *QUICK)
+    writer.join()
+    assert joined.code == 2 and 'study "coarse" was made by' in joined.stderr
+    assert "--hp width differs" in joined.stderr
+
+
 def test_a_changed_task_source_is_a_warning_for_a_search(tune, tmp_path):
     task = tmp_path / "task.py"
     task.write_text(BLOBS)

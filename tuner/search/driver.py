@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tuner.lr_range import LRRangeResult
 
 RECIPE = "recipe"  # study user attribute: the Recipe that made the study
+DESCRIBE_WAIT_SECONDS = 10.0  # how long a joining worker waits for a new study's attributes
 
 COARSE_TRIALS, FINE_TRIALS = 20, 10
 COARSE_EPOCHS, FINE_FACTOR = 3, 3
@@ -152,9 +153,9 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
              "from": from_study, "task": exp.recipe.task.label(), "trials": total,
              "epoch_budget": epoch_budget}
     if stored is None:
-        attrs[CREATED_AT] = datetime.now().isoformat()
         attrs[RECIPE] = exp.recipe.to_dict()
         attrs["declared"] = {name: spec.to_dict(declaration=True) for name, spec in exp.declared.items()}
+        attrs[CREATED_AT] = datetime.now().isoformat()  # last: it marks the study described
         if mode == "fine":
             _enqueue_best(store, from_study, study, the_space)
     for key, value in attrs.items():
@@ -266,14 +267,29 @@ def joined_recipe(out: str | Path, storage: str | None, name: str) -> Recipe | N
 
 
 def _stored_attrs(store: Any, name: str) -> dict[str, Any] | None:
-    """The study's user attributes, or None if there is no such study."""
+    """The study's user attributes, or None if there is no such study.
+
+    Optuna creates a study and then its attributes one by one, so a worker on
+    another machine starting at the same moment can find the study half
+    described (no recipe yet, or no settings at all). ``created_at`` is written
+    last: while it is missing from a study with no finished trial, this waits
+    (up to :data:`DESCRIBE_WAIT_SECONDS`) for its creator to finish. A study
+    with finished trials and no ``created_at`` is an old one, read as it is.
+    """
     from optuna.exceptions import OptunaError
+    from optuna.trial import TrialState
 
     try:
         study_id = store.get_study_id_from_name(name)
     except (KeyError, OptunaError):
         return None
-    return dict(store.get_study_user_attrs(study_id))
+    deadline = time.monotonic() + DESCRIBE_WAIT_SECONDS
+    while True:
+        attrs = dict(store.get_study_user_attrs(study_id))
+        if CREATED_AT in attrs or time.monotonic() > deadline or store.get_all_trials(
+                study_id, deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+            return attrs
+        time.sleep(0.1)
 
 
 def _resume(stored: dict[str, Any], name: str, mode: str | None, epochs: int | None,
