@@ -81,3 +81,25 @@ def training_trial(storage: Any, study: str, pids: set[int]) -> Any:
         if t.state.name == "RUNNING" and (t.user_attrs.get("worker") or {}).get("pid") in pids and t.intermediate_values:
             return t
     return None
+
+
+def freeze_mid_trial(storage: Any, study: str, pids: set[int], timeout: float = 60) -> Any:
+    """SIGSTOP a worker of ``pids`` while its trial is still RUNNING and return that
+    trial. Trials of the tiny model last well under a second, so a trial seen
+    training may finish before a signal lands: freezing first, then reading the
+    trial's state again (a frozen worker cannot finish it) makes the kill land
+    mid-trial every time; a trial that finished in between is let go and another
+    one is picked."""
+    import signal
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = wait_for("a worker training", lambda: training_trial(storage, study, pids),
+                        timeout=max(deadline - time.monotonic(), 0.1))
+        pid = seen.user_attrs["worker"]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        now = next((t for t in trials_of(storage, study) if t.number == seen.number), None)
+        if now is not None and now.state.name == "RUNNING":
+            return now
+        os.kill(pid, signal.SIGCONT)
+    raise AssertionError("timed out freezing a worker mid-trial")

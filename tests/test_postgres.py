@@ -23,7 +23,7 @@ import pytest
 
 from conftest import run_tune
 from pg_server import ENV_REQUIRED, discard, server_or_reason
-from procs import TINY, children, finish, spawn_tune, training_trial, trials_of, wait_for
+from procs import TINY, children, finish, freeze_mid_trial, spawn_tune, training_trial, trials_of, wait_for
 from tuner.search.study import count_trials
 
 
@@ -73,11 +73,11 @@ def test_two_machines_two_workers_each_and_one_killed(postgres, db, tmp_path):
     b = spawn_tune(*args, cwd=b_dir)
     storage = rdb(db)
     a_workers = wait_for("A's workers", lambda: len(children(a.pid)) >= 2 and children(a.pid))
-    victim = wait_for("a worker of A training", lambda: training_trial(storage, "shared", a_workers))
+    victim = freeze_mid_trial(storage, "shared", a_workers)
     os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
     a_done, b_done = finish(a), finish(b)
 
-    assert a_done.code == 1 and b_done.code == 0, a_done.stderr + b_done.stderr
+    assert a_done.code == 1 and b_done.code == 0, a_done.stderr + b_done.stderr + b_done.stdout
     assert f"(pid {victim.user_attrs['worker']['pid']}) was killed by SIGKILL" in a_done.stderr
     assert "the study has 8 of 8 trials finished" in a_done.stderr
     result = json.loads(b_done.stdout)
@@ -105,7 +105,10 @@ def test_two_machines_two_workers_each_and_one_killed(postgres, db, tmp_path):
     (s,) = status.json()["studies"]
     assert (s["study"], s["finished"], s["total"], s["trials"]["lost"], s["running"]) == \
         ("shared", 8, 8, 1, [])
-    assert s["epochs_spent"] >= 16 and s["best"]["value"] > 0.5
+    # Each of the 8 trials ran its 2 epochs; the best is the best completed trial's value
+    # (which configurations the four workers sample differs every run: their seeds take the pid).
+    assert s["epochs_spent"] >= 16
+    assert s["best"]["value"] == max(t.value for t in trials if t.state.name == "COMPLETE")
     assert status.json()["storage"] == db.replace(postgres.password, "***")
     no_password(postgres, status.stdout, status.stderr, run_tune("status", "--storage", db).stdout)
 

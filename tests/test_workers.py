@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_tune
-from procs import TINY, children, finish, spawn_tune, training_trial, trials_of, wait_for
+from procs import TINY, children, finish, freeze_mid_trial, spawn_tune, trials_of, wait_for
 from tuner.search.lease import BEAT_KEY, LEASE_KEY, Worker, this_worker
 from tuner.search.storage import open_storage
 from tuner.search.study import Plan, claim_trial, count_trials, derive_seed, load_study
@@ -34,9 +34,8 @@ def test_a_frozen_worker_loses_its_trial_and_a_killed_one_is_reported(tmp_path):
                         "--heartbeat", "1", *TINY, "--json", cwd=tmp_path)
     storage = open_storage(tmp_path / ".tune")
     workers = wait_for("two workers", lambda: len(children(search.pid)) >= 2 and children(search.pid))
-    victim = wait_for("a worker training", lambda: training_trial(storage, "coarse", workers))
+    victim = freeze_mid_trial(storage, "coarse", workers)
     pid = victim.user_attrs["worker"]["pid"]
-    os.kill(pid, signal.SIGSTOP)
     try:
         lost = wait_for("the frozen trial to be reclaimed", lambda: next(
             (t for t in trials_of(storage, "coarse") if t.number == victim.number
