@@ -94,7 +94,8 @@ def test_rounds_pass_typed_results_and_follow_the_diagnosis_until_a_good_fit(mon
         assert isinstance(diagnosis, DiagnoseResult) and isinstance(last, SearchResult)
         return record(name, (Adjustment(default_space(MLP), 2), 2 * last.epochs))
 
-    def train(ctx, name, search, factor):
+    def train(ctx, name, search, factor, max_epochs=None):
+        assert max_epochs is None  # no --epoch-budget: retraining is not capped
         assert isinstance(search, SearchResult)
         trained.append((name, final_epochs(20, search.epochs, factor)))
         history = History([EpochRecord(1, 1.0, 1.0, 0.9, 0.9, 0.1, 0.0)])
