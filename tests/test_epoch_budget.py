@@ -152,7 +152,7 @@ def test_tune_run_prints_the_split(tune):
     run = tune("run", "--epoch-budget", "16", "--rounds", "0", "--epochs", "1", *SMALL)
     assert run.code == 0, run.stderr
     assert "epoch budget 16:" in run.stdout and "coarse" in run.stdout and "retrain" in run.stdout
-    assert "epochs trained (coarse search" in run.stdout
+    assert "epochs trained (spent/planned: coarse search" in run.stdout
 
 
 def test_a_budget_on_the_library_call_matches_the_flag(tmp_path):

@@ -132,8 +132,9 @@ def render_end(result: Any, exp: Any) -> None:
     if result.epoch_budget:
         rows = budget_rows(result.epoch_budget)
         out.print(f"epoch budget: {result.epoch_budget['spent']['total']} of "
-                  f"{result.epoch_budget['split']['budget']} epochs trained ("
-                  + ", ".join(f"{name} {used}/{planned}" for name, planned, used in rows) + ")")
+                  f"{result.epoch_budget['split']['budget']} epochs trained (spent/planned: "
+                  + ", ".join(f"{name} {used}/{planned}" for name, planned, used in rows)
+                  + "; a part also spends what the parts before it left)")
     if result.best:
         out.print(f"\n[bold green]best val_acc {result.best['val_acc']:.4f}[/] ({result.best['step']}), "
                   f"{result.epochs_spent} epochs trained")
