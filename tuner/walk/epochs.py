@@ -24,7 +24,7 @@ from tuner.search.driver import COARSE_EPOCHS, FINE_FACTOR
 
 # Of a coarse + fine search budget, the share the coarse search gets (the fine
 # search gets the rest, plus what the coarse one left unused). Measured: see the
-# module docstring and README ("How an epoch budget is split").
+# module docstring and the README's search benchmark (which also says where it falls short).
 COARSE_SHARE = 0.4
 # Of a walk's budget (after the transfer comparison), the share of the first round
 # (coarse + fine search and the retraining) when later rounds may follow; the later
