@@ -43,6 +43,11 @@ def test_the_budget_is_spent_but_never_exceeded_and_pruned_trials_count_what_the
     assert len(trials) > 20 // 3  # ...and the epochs it saved went to more trials
     human = tune("search", "--out", ".tune")  # resumed, nothing left: the summary only
     assert human.code == 0 and f"{spent} of a budget of 20" in human.stdout
+    status = tune("status", "--json")
+    assert status.code == 0, status.stderr
+    (study,) = status.json()["studies"]
+    assert (study["epochs_spent"], study["epoch_budget"], study["total"]) == (spent, 20, None)
+    assert f"{spent}/20" in tune("status").stdout
 
 
 def test_a_resumed_study_counts_what_it_spent_and_remembers_its_budget(tune):

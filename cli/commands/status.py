@@ -97,7 +97,9 @@ def render(result: Any) -> Group:
         total = f"{s.finished}/{s.total}" if s.total is not None else str(s.finished)
         studies.add_row(s.study, total, str(s.trials["complete"]),
                         str(s.trials["pruned"]), str(s.trials["failed"]), str(s.trials["lost"]),
-                        str(s.trials["running"]), best, str(s.epochs_spent))
+                        str(s.trials["running"]), best,
+                        f"{s.epochs_spent}/{s.epoch_budget}" if s.epoch_budget is not None
+                        else str(s.epochs_spent))
     parts: list[Any] = [studies]
     running = [(s.study, r) for s in result.studies for r in s.running]
     if running:

@@ -1,7 +1,7 @@
 """``tune status``: where the studies in a storage stand, and who is running what.
 
 For each study (or one): its trials by state, the total it was asked for,
-the best value so far, the epochs spent, and every running trial with its
+the best value so far, the epochs spent (and its ``--epoch-budget``), and every running trial with its
 worker (host, pid), how long it has run and how old its last heartbeat is,
 flagged ``stale`` by the same rule the workers reclaim by
 (:func:`tuner.search.lease.find_stale`). Reads only; never imports torch.
@@ -57,6 +57,7 @@ class StudyStatus:
     best: dict[str, Any] | None
     epochs_spent: int
     running: list[RunningTrial] = field(default_factory=list)
+    epoch_budget: int | None = None  # the study's --epoch-budget; None: bounded by trials only
 
     @property
     def stale(self) -> int:
@@ -65,7 +66,8 @@ class StudyStatus:
     def to_dict(self) -> dict[str, Any]:
         return {"study": self.study, "mode": self.mode, "total": self.total,
                 "finished": self.finished, "trials": self.trials, "best": self.best,
-                "epochs_spent": self.epochs_spent, "stale": self.stale,
+                "epochs_spent": self.epochs_spent, "epoch_budget": self.epoch_budget,
+                "stale": self.stale,
                 "running": [r.to_dict() for r in self.running]}
 
 
@@ -134,10 +136,11 @@ def _one(storage: Any, frozen: Any, now: float) -> StudyStatus:
     spent += sum(r.epochs for r in running)
     counts = {"complete": c.completed, "pruned": c.pruned, "failed": c.failed, "lost": c.lost,
               "interrupted": c.interrupted, "running": c.running, "waiting": c.waiting}
-    total = frozen.user_attrs.get("trials")
+    total, budget = frozen.user_attrs.get("trials"), frozen.user_attrs.get("epoch_budget")
     return StudyStatus(frozen.study_name, frozen.user_attrs.get("mode"),
                        total if isinstance(total, int) else None, c.finished, counts,
-                       {"trial": best.number, "value": best.value} if best else None, spent, running)
+                       {"trial": best.number, "value": best.value} if best else None, spent, running,
+                       budget if isinstance(budget, int) else None)
 
 
 def _running(t: Any, now: float, stale: bool) -> RunningTrial:
