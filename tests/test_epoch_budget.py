@@ -151,6 +151,47 @@ def test_tune_run_splits_its_budget_and_reports_the_split(tune):
     assert again.code == 0 and again.json()["epoch_budget"] == budget
     other = tune("run", "--epoch-budget", "40", "--rounds", "1", "--epochs", "1", *SMALL)
     assert other.code == 2 and "epoch_budget" in other.stderr
+    # The rounds shape the split: resuming with others would re-split what was half spent.
+    rounds = tune("run", "--epoch-budget", "30", "--rounds", "0", "--epochs", "1", *SMALL)
+    assert rounds.code == 2 and "rounds: 1 then, 0 now" in rounds.stderr, rounds.stderr
+
+
+FAILS_AT_ONCE = '''
+import torch
+from torch import nn
+
+def build_model(hp):
+    if hp.choice("act", ["relu", "broken"]) == "broken":
+        raise RuntimeError("this model cannot be built")
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+
+def load_data():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(120) % 3
+    x = torch.randn(120, 4, generator=g)
+    return (x[:90], y[:90]), (x[90:], y[90:])
+'''
+
+
+def test_a_budgeted_search_whose_every_trial_fails_at_once_still_ends(tune, tmp_path):
+    """A trial failing before its first epoch counts one epoch: without that, a task
+    whose model never builds would claim trials forever under a budget."""
+    task = tmp_path / "broken.py"
+    task.write_text(FAILS_AT_ONCE)
+    run = tune("search", "--task", str(task), "--epoch-budget", "6", "--epochs", "1",
+               "--space", "act=broken", "--json")
+    assert run.code == 1, run.stderr  # no trial completed
+    result = run.json()
+    assert result["failed"] == 6 and result["epochs_spent"] == 6
+    assert "cannot be built" in result["failures"][0]["reason"]
+
+
+def test_restart_with_a_refused_budget_keeps_the_old_study(tune):
+    assert tune("search", "--trials", "2", "--epochs", "1", *SMALL).code == 0
+    before = len(trials_of(Path(".tune"), "coarse"))
+    run = tune("search", "--restart", "--epoch-budget", "2", "--epochs", "3")
+    assert run.code == 2 and "less than one trial of 3 epochs" in run.stderr
+    assert len(trials_of(Path(".tune"), "coarse")) == before == 2  # not deleted
 
 
 def test_tune_run_prints_the_split(tune):

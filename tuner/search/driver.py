@@ -103,8 +103,10 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
     # Read what exists first; the default journal is created only once the flags are known good.
     store = open_storage(out, storage) if storage is not None or journal_path(out).is_file() else None
     stored = _stored_attrs(store, study_name) if store is not None else None
-    if stored is not None and restart:
-        optuna.delete_study(study_name=study_name, storage=store)
+    # --restart: judged as a new study, and deleted only once every flag has passed
+    # (a refused flag must not cost the old study).
+    delete_old = stored is not None and restart
+    if delete_old:
         stored = None
     warnings = check_join(study_name, stored, exp.recipe) if stored is not None else []
     if stored is not None:
@@ -146,6 +148,8 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         (COARSE_TRIALS if mode == "coarse" else FINE_TRIALS)
     folder = out_dir(out)
     store = store if store is not None else open_storage(folder, storage)
+    if delete_old:
+        optuna.delete_study(study_name=study_name, storage=store)
 
     study = optuna.create_study(study_name=study_name, storage=store, direction="maximize",
                                 load_if_exists=True)

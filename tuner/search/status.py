@@ -132,8 +132,7 @@ def _one(storage: Any, frozen: Any, now: float) -> StudyStatus:
     sign = -1 if frozen.direction == StudyDirection.MINIMIZE else 1
     best = max(done, key=lambda t: (sign * t.value, -t.number)) if done else None
     running = [_running(t, now, t.number in stale) for t in trials if t.state == TrialState.RUNNING]
-    spent = sum(int(t.user_attrs.get("epochs") or 0) for t in trials if t.state.is_finished())
-    spent += sum(r.epochs for r in running)
+    spent = c.epochs  # as the search counts them: lost trials by the epochs they reported
     counts = {"complete": c.completed, "pruned": c.pruned, "failed": c.failed, "lost": c.lost,
               "interrupted": c.interrupted, "running": c.running, "waiting": c.waiting}
     total, budget = frozen.user_attrs.get("trials"), frozen.user_attrs.get("epoch_budget")

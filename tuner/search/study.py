@@ -12,9 +12,11 @@ failed, interrupted and lost ones too): a worker claims a new trial only while
 the epochs already trained, plus the whole length of every running trial (a
 running trial holds its full ``epochs`` until it ends, since it may not be
 pruned), plus the new trial's length fit in the budget; when they fit only
-once a running trial ends early, it waits for that. So the budget is never
-exceeded, and a study that stops leaves less than one trial's length of it
-unused. These checks and the trial's creation happen under one lock: a file
+once a running trial ends early, it waits for that. So the budget is not
+exceeded (one exception: a worker frozen long enough for its trial to be
+reclaimed may finish the epoch it was in when it wakes, one uncounted epoch),
+and a study that stops leaves less than one trial's length of it unused. A
+trial that failed before finishing an epoch counts one (:func:`trial_epochs`). These checks and the trial's creation happen under one lock: a file
 lock beside a journal or SQLite file, an advisory lock on PostgreSQL, so
 parallel workers on any number of machines never overshoot. On other servers
 (MySQL, Redis), and on PostgreSQL if the lock cannot be had within
@@ -181,10 +183,18 @@ class Counts:
 
 
 def trial_epochs(t: Any) -> int:
-    """Epochs a trial trained: what it recorded when it ended, else (still
-    running, or its worker lost) the epochs it reported."""
+    """Epochs a trial counts: what it recorded when it ended, else (still
+    running, or its worker lost) the epochs it reported. A trial that failed
+    before finishing an epoch (its model does not build, its first batch
+    raises) counts one: it cost compute too, and a budgeted search whose
+    every trial fails at once must still use its budget up and stop."""
+    from optuna.trial import TrialState
+
     recorded = t.user_attrs.get("epochs")
-    return int(recorded) if recorded is not None else len(t.intermediate_values)
+    spent = int(recorded) if recorded is not None else len(t.intermediate_values)
+    if spent == 0 and t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"):
+        return 1
+    return spent
 
 
 def count_trials(trials: list[Any]) -> Counts:

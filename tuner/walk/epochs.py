@@ -4,8 +4,8 @@ A walk trains in five kinds of steps: the transfer comparison (with
 ``--pretrained``), the coarse search, the fine search, the retraining of the
 best configuration, and the later rounds (each a fine search in the adjusted
 space and a retraining). :func:`plan_epochs` splits the budget among them
-before the walk starts, and :class:`EpochLedger` gives each step, when it
-runs, its share plus whatever the steps before it left unused (a search
+before the walk starts, and :meth:`EpochPlan.target` gives each step, when it
+runs (the walker's ``allowance``), its share plus whatever the steps before it left unused (a search
 stops with less than one trial's length of its share left; a pruned trial's
 saved epochs go to more trials within the same search).
 

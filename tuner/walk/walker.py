@@ -72,7 +72,10 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
     epochs = epoch_plan(exp, settings, rounds)
     folder = out_dir(out)
     run_dir = folder / RUN_DIR
-    state = WalkState.open(run_dir, exp.recipe, settings.to_dict(), restart)
+    saved_settings = settings.to_dict()
+    if epochs is not None:  # the rounds shape the budget's split: resuming with others would re-split it
+        saved_settings["rounds"] = rounds
+    state = WalkState.open(run_dir, exp.recipe, saved_settings, restart)
     if state.reset:
         _forget_studies(folder)
     ctx = StepContext(exp, folder, run_dir, Budget(budget_minutes and budget_minutes * 60,
