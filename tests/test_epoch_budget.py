@@ -211,3 +211,38 @@ def test_a_budget_on_the_library_call_matches_the_flag(tmp_path):
                                                                       "augment=false"]), "cpu")
     result = search(exp, study_name="lib", out=tmp_path, epochs=1, epoch_budget=4, plots=False)
     assert result.epoch_budget == 4 and result.epochs_spent == 4 and result.trials == 4
+
+
+def test_a_retraining_stopped_by_ctrl_c_still_counts_against_the_walks_budget(tune, monkeypatch):
+    """Ctrl-C after 2 epochs of the retraining: exit 130; the rerun retrains from the
+    start, and the budget counts the 2 epochs of the stopped attempt too."""
+    from tuner.walk import steps
+
+    real = steps.train_and_save
+    calls = []
+
+    def stopped_once(exp, folder, on_epoch):
+        calls.append(folder)
+
+        def on(rec):
+            on_epoch(rec)
+            if len(calls) == 1 and rec.epoch == 2:
+                raise KeyboardInterrupt
+        return real(exp, folder, on_epoch=on)
+
+    monkeypatch.setattr(steps, "train_and_save", stopped_once)
+    args = ("run", "--epoch-budget", "16", "--rounds", "0", "--epochs", "1", *SMALL)
+    first = tune(*args)
+    assert first.code == 130 and len(calls) == 1
+    state = json.loads(Path(".tune/run/state.json").read_text())
+    assert state["interrupted_epochs"] == {"train-best": 2}
+    again = tune(*args, "--json")
+    assert again.code == 0, again.stderr
+    walk = again.json()
+    steps_done = {s["step"]: s for s in walk["steps"]}
+    retrained = steps_done["train-best"]["epochs_run"]
+    spent = walk["epoch_budget"]["spent"]
+    assert spent["retrain"] == retrained + 2
+    assert spent["total"] == walk["epochs_spent"] == sum(
+        s.get("epochs_spent", 0) for s in walk["steps"]) + 2
+    assert walk["epochs_spent"] <= 16

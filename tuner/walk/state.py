@@ -60,6 +60,9 @@ class WalkState:
     steps: list[StepRecord] = field(default_factory=list)
     note: str | None = None
     reset: bool = False
+    # Epochs trained by attempts of a step that Ctrl-C stopped (by step name): the step
+    # runs again from its start, and an epoch budget must still count what they trained.
+    interrupted: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
     def open(folder: Path, recipe: Recipe, settings: dict[str, Any],
@@ -93,7 +96,8 @@ class WalkState:
                     f"{old.task.sha256[:HASH_CHARS]} then, {recipe.task.sha256[:HASH_CHARS]} now): "
                     f"its {len(steps)} finished step(s) run again, from {steps[0].step}")
             return WalkState(folder, recipe, settings, note=note, reset=True)
-        return WalkState(folder, recipe, settings, steps)
+        interrupted = {str(k): int(v) for k, v in (saved.get("interrupted_epochs") or {}).items()}
+        return WalkState(folder, recipe, settings, steps, interrupted=interrupted)
 
     def get(self, step: str) -> StepRecord | None:
         return next((s for s in self.steps if s.step == step), None)
@@ -104,9 +108,19 @@ class WalkState:
 
     def add(self, record: StepRecord) -> None:
         self.steps = [s for s in self.steps if s.step != record.step] + [record]
+        self._save()
+
+    def add_interrupted(self, step: str, epochs: int) -> None:
+        """Count ``epochs`` trained by an attempt of ``step`` that Ctrl-C stopped."""
+        if epochs > 0:
+            self.interrupted[step] = self.interrupted.get(step, 0) + epochs
+            self._save()
+
+    def _save(self) -> None:
         out_dir(self.folder)
         save_json(self.folder / STATE_FILE, {"recipe": self.recipe.to_dict(), "settings": self.settings,
-                                             "steps": [vars(s) for s in self.steps]})
+                                             "steps": [vars(s) for s in self.steps],
+                                             "interrupted_epochs": self.interrupted})
 
 
 def describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -240,6 +240,15 @@ def adjust_step(ctx: StepContext, name: str, diagnosis: DiagnoseResult,
                                              + notes_of(adj.findings)))
 
 
+class StepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a step that trains outside a study (a retraining): ``epochs`` it
+    trained, which the walk's epoch budget counts although the step runs again."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+
 def train_best_step(ctx: StepContext, name: str, found: SearchResult, epoch_factor: int,
                     max_epochs: int | None = None) -> Outcome[TrainResult]:
     """Retrain the search's best for :func:`final_epochs` (at most ``max_epochs``: the
@@ -255,8 +264,16 @@ def train_best_step(ctx: StepContext, name: str, found: SearchResult, epoch_fact
         params["schedule"] = "cosine"
     exp = ctx.exp.with_hp(params)
     bar = ctx.progress(name)
-    result = train_and_save(exp, ctx.run_dir / name,
-                            on_epoch=lambda rec: bar(rec.epoch, epochs, f"val_acc {rec.val_acc:.4f}"))
+    trained = [0]
+
+    def on_epoch(rec: Any) -> None:
+        trained[0] = rec.epoch
+        bar(rec.epoch, epochs, f"val_acc {rec.val_acc:.4f}")
+
+    try:
+        result = train_and_save(exp, ctx.run_dir / name, on_epoch=on_epoch)
+    except KeyboardInterrupt as stop:
+        raise StepInterrupted(trained[0]) from stop
     h = result.history
     summary = {k: v for k, v in result.to_dict().items() if k not in ("hyperparameters", "files", "pretrained")}
     summary.update(epochs_spent=len(h.epochs), from_trial=found.best.get("trial"), study=found.study)

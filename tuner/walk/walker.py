@@ -94,7 +94,8 @@ def walk(exp: Experiment, out: str | Path, *, rounds: int = 2, budget_minutes: f
     result = WalkResult(state.steps, walker.best, walker.epochs_spent(), stopped=walker.stopped,
                         resumed=walker.resumed, sanity_failed=walker.sanity_failed, note=state.note,
                         epoch_budget=None if epochs is None else
-                        {"split": epochs.to_dict(), "spent": spent_by_part(state.steps)})
+                        {"split": epochs.to_dict(),
+                         "spent": spent_by_part(state.steps, state.interrupted)})
     final = walker.ctx.exp  # within the transfer verdict, when there was one
     if walker.best:
         from tuner.walk.report import train_command
@@ -131,12 +132,13 @@ PARTS = {"transfer": "transfer", "search-coarse": "coarse", "search-fine": "fine
          "train-best": "retrain"}
 
 
-def spent_by_part(steps: list[Any]) -> dict[str, int]:
-    """Epochs each part of the budget spent (the keys of :meth:`EpochPlan.to_dict`), and the total."""
+def spent_by_part(steps: list[Any], interrupted: dict[str, int] | None = None) -> dict[str, int]:
+    """Epochs each part of the budget spent (the keys of :meth:`EpochPlan.to_dict`), and the
+    total: the finished steps', and those of attempts Ctrl-C stopped (``interrupted``)."""
     spent = {part: 0 for part in ("transfer", "coarse", "fine", "retrain", "later_rounds")}
-    for s in steps:
-        epochs = int(s.summary.get("epochs_spent", 0))
-        spent[PARTS.get(s.step, "later_rounds")] += epochs
+    trained = [(s.step, int(s.summary.get("epochs_spent", 0))) for s in steps]
+    for step, epochs in trained + list((interrupted or {}).items()):
+        spent[PARTS.get(step, "later_rounds")] += epochs
     spent["total"] = sum(spent.values())
     return spent
 
@@ -171,7 +173,11 @@ class Walker:
             self.ctx.budget.check()
             self.ctx.emit("start", name, None)
             started = time.perf_counter()
-            outcome = body()
+            try:
+                outcome = body()
+            except S.StepInterrupted as stop:  # it runs again from its start: count what it trained
+                self.state.add_interrupted(name, stop.epochs)
+                raise
             done, value = outcome.record, outcome.value
             done.seconds = time.perf_counter() - started
             self.state.add(done)
@@ -181,7 +187,8 @@ class Walker:
         return value
 
     def epochs_spent(self) -> int:
-        return sum(int(s.summary.get("epochs_spent", 0)) for s in self.state.steps)
+        return sum(int(s.summary.get("epochs_spent", 0)) for s in self.state.steps) + \
+            sum(self.state.interrupted.values())
 
     def allowance(self, part: str) -> int | None:
         """Epochs the first round's ``part`` (coarse, fine, retrain) may train: its
