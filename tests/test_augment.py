@@ -81,7 +81,7 @@ def test_on_the_gpu_the_draws_are_the_cpu_ones(digits):
 def test_the_same_seed_repeats_and_another_seed_differs(digits):
     assert torch.equal(augment(digits, ALL, gen(7)), augment(digits, ALL, gen(7)))
     assert not torch.equal(augment(digits, ALL, gen(7)), augment(digits, ALL, gen(8)))
-    a, b = BatchAugment(ALL, 11), BatchAugment(ALL, 11)
+    a, b = BatchAugment(ALL, 11), BatchAugment(ALL, torch.Generator().manual_seed(11))  # a seed is its generator
     assert all(torch.equal(a(digits), b(digits)) for _ in range(3))
     first, second = a(digits), a(digits)  # the owned generator moves on between batches
     assert not torch.equal(first, second)

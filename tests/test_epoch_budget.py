@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+import procs
 import pytest
 
 SMALL = ["--space", "width=32:128:log", "--space", "depth=1:2", "--space", "dropout=0:0.2",
@@ -18,11 +19,9 @@ SMALL = ["--space", "width=32:128:log", "--space", "depth=1:2", "--space", "drop
 
 
 def trials_of(out: Path, name: str) -> list:
-    import optuna
-
     from tuner.search import open_storage
 
-    return optuna.load_study(study_name=name, storage=open_storage(out)).get_trials()
+    return procs.trials_of(open_storage(out), name)
 
 
 def trained(t) -> int:

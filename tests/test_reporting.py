@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import run_tune
+
 TANH_TASK = '''
 import torch
 from torch import nn
@@ -60,7 +62,7 @@ def test_diagnose_reads_the_newest_run_and_says_which(tune):
     assert tune("search", "--trials", "2", "--epochs", "1", "--hp", "width=32").code == 0
     assert tune("train", "--hp", "epochs=3", "--hp", "width=32").code == 0
     run = tune("diagnose", "--json")
-    assert run.code in (0, 1)
+    assert run.code == (1 if run.json()["verdict"] == "fail" else 0), run.stderr
     assert run.json()["source"].startswith("tune train's") and "newer than study" in run.json()["source"]
     assert tune("diagnose", "--study", "coarse", "--json").json()["source"].startswith("study coarse")
 
@@ -122,3 +124,10 @@ def test_help_of_every_command_renders(tmp_path):
     out = subprocess.run([sys.executable, "-m", "cli.main", "lr-range", "--help"], capture_output=True,
                          text=True, cwd=Path(__file__).parent.parent, env={**os.environ, "COLUMNS": "100"})
     assert out.returncode == 0 and "default: 100" in out.stdout and "Iterations" in out.stdout
+    import typer.main
+
+    from cli.main import app
+
+    for name in typer.main.get_command(app).commands:
+        shown = run_tune(name, "--help")
+        assert shown.code == 0 and "Usage:" in shown.stdout and "--json" in shown.stdout, name

@@ -249,7 +249,9 @@ def test_tune_transfer_measures_four_strategies_and_gives_a_verdict(tune, tmp_pa
     assert result["verdict"] == decide(acc, result["similarity"]["chance"])
     assert acc[result["verdict"]] >= max(acc.values()) - TIE
     assert result["similarity"]["probe"] == acc[PROBE] and result["similarity"]["scratch"] == acc[SCRATCH]
-    assert "--hp" in result["advice"] or "drop --pretrained" in result["advice"]
+    # From scratch: drop the weights; a transfer strategy: the --hp values that make it.
+    assert ("drop --pretrained" in result["advice"]) == (result["verdict"] == SCRATCH)
+    assert ("--hp" in result["advice"]) == (result["verdict"] != SCRATCH)
     png = next(Path(f) for f in result["files"] if f.endswith(".png"))
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert json.loads(Path(result["files"][0]).read_text())["verdict"] == result["verdict"]
@@ -290,7 +292,7 @@ def test_tune_run_compares_after_the_checks_and_searches_within_the_verdict(tune
         assert recipe.pretrained is None
     else:
         assert recipe.pretrained is not None and recipe.hp["freeze"] == transfer["hp"]["freeze"]
-        assert "freeze" not in study.user_attrs.get("space", {})
+        assert "freeze" not in study.user_attrs["space"]
     # Resuming reads the verdict back and goes on within it.
     again = tune("run", "--task", target, "--pretrained", source, "--trials", "2", "--epochs", "1",
                  "--until", "search-coarse", "--json")

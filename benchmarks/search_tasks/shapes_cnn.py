@@ -36,5 +36,4 @@ def build_model(hp) -> nn.Module:
 
 
 def load_data():
-    (x, y), (xv, yv) = shapes(n_train=2500, n_val=1000)
-    return (x, y), (xv, yv)
+    return shapes(n_train=2500, n_val=1000)
