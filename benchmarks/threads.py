@@ -33,14 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tuner.threads import available_cores  # noqa: E402
+
 TUNE = [sys.executable, "-m", "cli.main"]
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def large_images(folder: Path) -> str:
@@ -83,7 +78,7 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=["walk", "cnn"])
     parser.add_argument("--loads", nargs="+", default=["idle", "busy"])
     args = parser.parse_args()
-    n = cores()
+    n = available_cores()
     settings = ["1", str(n), "auto"]
     print(f"{n} cores; each cell the median of {args.repeats} runs (wall seconds, whole command)")
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,15 +4,17 @@ timm is an optional extra (``pip install 'tune[timm]'``), imported only when
 such a model is asked for. The model is created with the task's number of
 classes and input channels (``in_chans``), and with the input's size for the
 architectures that need one (vision transformers); it declares ``dropout``
-(timm's ``drop_rate`` before the classifier, role regularization) like the
-built-in models. Its classifier is the module timm names in
-``pretrained_cfg["classifier"]``, which ``--pretrained`` replaces.
+(timm's ``drop_rate`` before the classifier, role regularization) as the
+built-in models do (:func:`models.shape.declare_dropout`). Its classifier is
+the module timm names in ``pretrained_cfg["classifier"]``, which
+``--pretrained`` replaces.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from models.shape import declare_dropout
 from tuner.errors import TuneError
 
 TIMM_PREFIX = "timm:"
@@ -39,7 +41,7 @@ def build_timm(name: str) -> Callable[[Any, tuple[int, ...], int], Any]:
                         "timm.list_models() lists them; for example timm:resnet18")
 
     def build(hp: Any, input_shape: tuple[int, ...], num_classes: int) -> Any:
-        dropout = hp.float("dropout", 0.0, 0.5, default=0.0, role="regularization")
+        dropout = declare_dropout(hp)
         if len(input_shape) != 3:
             raise TuneError(f"--model timm:{name} needs images (channels, height, width); "
                             f"these samples have shape {tuple(input_shape)}",

@@ -109,6 +109,31 @@ def test_bad_input_is_one_error_line(tune, trained, tmp_path):
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.parametrize("edit,columns", [(lambda row: row.split(",", 1)[1], 2),
+                                          (lambda row: row + ",0.5", 4)], ids=["short", "long"])
+def test_a_ragged_held_out_csv_is_refused_as_a_ragged_training_csv_is(tune, tmp_path, edit, columns):
+    """A row with a column too few or too many: held-out data names the row, word for word
+    as training does (a short row used to end in a traceback, a long one in "a feature
+    column is not numeric")."""
+    rng = np.random.default_rng(2)
+    rows = [f"{a:.3f},{b:.3f},{int(a > 0)}" for a, b in rng.normal(size=(40, 2))]
+    (tmp_path / "good.csv").write_text("\n".join(["a,b,label", *rows]) + "\n")
+    rows[4] = edit(rows[4])  # the file's sixth line
+    (tmp_path / "ragged.csv").write_text("\n".join(["a,b,label", *rows]) + "\n")
+    assert tune("train", "--data", str(tmp_path / "good.csv"), "--hp", "epochs=1").code == 0
+    runs = [tune("train", "--data", str(tmp_path / "ragged.csv"), "--hp", "epochs=1"),
+            tune("evaluate", ".tune/model.pt", "--data", str(tmp_path / "ragged.csv")),
+            tune("predict", ".tune/model.pt", "--data", str(tmp_path / "ragged.csv"),
+                 "--out", str(tmp_path / "p.csv"))]
+    for run in runs:
+        assert run.code == 2, (run.stdout, run.stderr)
+        assert run.stderr.strip().splitlines() == runs[0].stderr.strip().splitlines(), run.stderr
+    lines = runs[0].stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert f"ragged.csv: row 6 has {columns} columns, the first row 3" in lines[0]
+    assert not (tmp_path / "p.csv").exists()
+
+
 def test_views_on_data_that_is_not_images_are_refused(tune, tmp_path):
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "flat.npz", x=rng.normal(size=(120, 5)).astype(np.float32),

@@ -31,6 +31,7 @@ from tuner.data import Normalizer
 from tuner.errors import TuneError
 from tuner.params import TRAIN_NAMES
 from tuner.recipe import Recipe
+from tuner.tta import tta_probabilities
 
 FORMAT = "tune-checkpoint"
 FORMAT_VERSION = 1
@@ -130,12 +131,13 @@ class LoadedModel:
         norm = self.checkpoint.normalization
         return norm(x) if norm is not None else x
 
-    @torch.inference_mode()
     def probabilities(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """Class probabilities of raw inputs ``x`` (N, *input_shape), on the CPU."""
-        outs = [torch.softmax(self.model(self.prepare_inputs(x[i:i + batch_size])), dim=1).cpu()
-                for i in range(0, len(x), batch_size)]
-        return torch.cat(outs) if outs else torch.zeros(0, len(self.classes))
+        """Class probabilities of raw inputs ``x`` (N, *input_shape), on the CPU: the
+        plain prediction :mod:`tuner.tta` makes for ``tune evaluate`` and ``tune predict``."""
+        if len(x) == 0:
+            return torch.zeros(0, len(self.classes))
+        return tta_probabilities(self.model, self.prepare_inputs(x), (), batch_size=batch_size,
+                                 device=self.device)
 
 
 def load(path: str | Path, device: str = "cpu") -> LoadedModel:
@@ -146,15 +148,13 @@ def load(path: str | Path, device: str = "cpu") -> LoadedModel:
     """
     from tuner.experiment import resolve_device, seed_everything
     from tuner.hp import HP
-    from tuner.task import call_user, load_builder
+    from tuner.task import build_user_model, load_builder
 
     ckpt = read(path)
     dev = resolve_device(device)
     build = load_builder(ckpt.recipe.task, ckpt.input_shape, len(ckpt.classes))
     seed_everything(ckpt.recipe.seed)
-    model = call_user(build, "build_model(hp)", HP(fixed=ckpt.model_hp))
-    if not isinstance(model, nn.Module):
-        raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
+    model = build_user_model(build, HP(fixed=ckpt.model_hp))
     try:
         model.load_state_dict(ckpt.state_dict)
     except RuntimeError as e:

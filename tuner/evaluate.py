@@ -26,7 +26,8 @@ from tuner.data import TensorData
 from tuner.errors import TuneError
 from tuner.heldout import Samples, read_samples
 from tuner.outdir import load_json, out_dir, save_json, write_atomic
-from tuner.tta import AUTO, TTAResult, evaluate_tta, parse_views, run_views, tta_probabilities
+from tuner.tta import (AUTO, TTAResult, check_views_apply, evaluate_tta, parse_views,
+                       tta_probabilities)
 
 
 @dataclass
@@ -111,8 +112,11 @@ def evaluate(checkpoint: str | Path, *, data: str | None = None, tta: str | None
     samples = (_validation_split(model) if data is None else
                read_samples(data, model.classes, model.checkpoint.input_shape, labels=True))
     inputs = _inputs(model, samples)
-    probs = run_views(model.model, inputs, ()).plain
+    # With --tta the plain prediction comes from the TTA measurement's own plain pass
+    # (one pass, one warm-up), not from a second run of the model.
     result_tta = None if tta is None else evaluate_tta(model.model, inputs, tta, device=model.device)
+    probs = (tta_probabilities(model.model, inputs, (), device=model.device) if result_tta is None
+             else result_tta.plain_probabilities)
     labels = samples.y
     correct = probs.argmax(1) == labels
     picked = probs[torch.arange(len(labels)), labels].clamp_min(1e-12)
@@ -160,9 +164,7 @@ def predict(checkpoint: str | Path, data: str, *, tta: str | None = None,
             views = list(sets)
     model = load(checkpoint, device)
     samples = read_samples(data, model.classes, model.checkpoint.input_shape, labels=False)
-    if views and len(samples.x.shape) != 4:
-        raise TuneError(f"--tta {','.join(views)} needs image samples shaped (channels, height, "
-                        f"width); these are {tuple(samples.x.shape[1:])}", "leave --tta off")
+    check_views_apply(samples.x.shape[1:], views)
     probs = tta_probabilities(model.model, model.prepare_inputs(samples.x), views,
                               device=model.device)
     classes = model.classes

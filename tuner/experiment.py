@@ -28,7 +28,7 @@ from tuner.hp import HP, ParamSpec, Suggest
 from tuner.params import TRAIN_NAMES, TrainParams, check_params
 from tuner.recipe import Recipe
 from tuner.threads import ThreadChoice
-from tuner.task import Task, call_user, load_task
+from tuner.task import Task, build_user_model, call_user, load_task
 from tuner.transfer.groups import transfer_groups
 from tuner.transfer.load import LoadReport, load_pretrained
 from tuner.transfer.weights import read_weights
@@ -147,9 +147,7 @@ class Experiment:
         base = self.model_hp if suggest is None else {
             k: v for k, v in self.model_hp.items() if k in self.recipe.hp}
         hp = HP(fixed=base, suggest=suggest)
-        model = call_user(self.task.build_model, "build_model(hp)", hp)
-        if not isinstance(model, nn.Module):
-            raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
+        model = build_user_model(self.task.build_model, hp)
         loaded = self.load_weights(model)
         model = model.to(self.device)
         params = params or self.params
@@ -253,13 +251,11 @@ def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
     model_fixed = {k: v for k, v in recipe.hp.items() if k not in TRAIN_NAMES}
     seed_everything(recipe.seed)
     hp = HP(fixed=model_fixed)
-    model = call_user(task.build_model, "build_model(hp)", hp)
+    model = build_user_model(task.build_model, hp)
     unknown = sorted(set(model_fixed) - set(hp.declared))
     if unknown:
         known = ", ".join(list(TRAIN_NAMES) + sorted(hp.declared))
         raise TuneError(f"--hp {unknown[0]}: unknown hyperparameter", f"known ones: {known}")
-    if not isinstance(model, nn.Module):
-        raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
 
     train, val = task.train, task.val
     norm = Normalizer.fit(train) if params.normalize else None
@@ -273,8 +269,7 @@ def prepare(recipe: Recipe, device: str = "auto") -> Experiment:
                      adapt_head=recipe.pretrained is not None)
     exp.pretrained = exp.load_weights(model)
     model = model.to(dev)
-    if params.freeze != "none" or params.probe_epochs > 0:
-        transfer_groups(model, params, task.head)  # a model without a head to probe: refused now
+    transfer_groups(model, params, task.head)  # a model without the head its groups need: refused now
     exp.input_shape = check_fit(exp, model)
     check_image_samples(exp.input_shape, Augmentation.from_values(params))
     return exp

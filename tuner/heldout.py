@@ -13,7 +13,6 @@ predictions file.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,8 +21,8 @@ import numpy as np
 import torch
 
 from tuner.errors import TuneError
-from tuner.sources import (IMAGE_SUFFIXES, MISSING, as_channels_first, csv_features, integer_labels,
-                           read_image)
+from tuner.sources import (IMAGE_SUFFIXES, MISSING, csv_features, csv_rows, image_array, integer_labels,
+                           npz_arrays, npz_xy, read_image)
 
 
 @dataclass
@@ -87,35 +86,27 @@ def _check_indices(y: np.ndarray, num_classes: int, where: str) -> torch.Tensor:
 
 
 def _npz(path: Path, num_classes: int) -> Samples:
-    with np.load(path, allow_pickle=False) as f:
-        arrays = dict(f)
-    if "x" not in arrays:
-        raise TuneError(f"--data {path}: no array x", "save with np.savez(path, x=..., y=...)")
-    xs = [arrays["x"]] + ([arrays["x_val"]] if "x_val" in arrays else [])
-    x = np.concatenate([as_channels_first(a).astype(np.float32) for a in xs])
+    """``x`` (and ``x_val``, appended: nothing is held out of held-out data), labelled by
+    ``y`` (and ``y_val``) when the file has them."""
+    arrays = npz_arrays(path, required=("x",))
+    parts = [npz_xy(arrays, path, "x", "y")]
+    if "x_val" in arrays:
+        parts.append(npz_xy(arrays, path, "x_val", "y_val"))
+    x = np.concatenate([inputs for inputs, _ in parts])
     y = None
-    if "y" in arrays:
-        ys = [arrays["y"]] + ([arrays["y_val"]] if "y_val" in arrays else [])
-        labels = np.concatenate([integer_labels(a, f"--data {path}") for a in ys])
-        if len(labels) != len(x):
-            raise TuneError(f"--data {path}: x has {len(x)} samples but y has {len(labels)}")
+    if parts[0][1] is not None:
+        if any(labels is None for _, labels in parts):
+            raise TuneError(f"--data {path}: x has labels (y) but x_val has none (no y_val)",
+                            "save y_val with x_val, or leave out both label arrays")
+        labels = np.concatenate([labels for _, labels in parts])
         y = _check_indices(labels, num_classes, f"--data {path}")
     return Samples(torch.as_tensor(x), y, [str(i) for i in range(len(x))], str(path))
 
 
 def _csv(path: Path, classes: list[str], shape: tuple[int, ...]) -> Samples:
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
-    if not rows:
-        raise TuneError(f"--data {path}: the file is empty")
-    header = None
-    try:
-        [float(v) for v in rows[0]]
-    except ValueError:
-        header = [h.strip() for h in rows[0]]
-    body = rows[1:] if header else rows
+    header, body = csv_rows(path)
     features = int(np.prod(shape))
-    width = len(rows[0])
+    width = len(header or body[0])
     if width not in (features, features + 1):
         raise TuneError(f"--data {path}: {width} columns, but the model takes {features} features "
                         f"(and an optional label column)", "give the columns it was trained on")
@@ -164,12 +155,6 @@ def _image_folder(path: Path, classes: list[str], shape: tuple[int, ...]) -> Sam
     if not files:
         raise TuneError(f"--data {path}: no images in it", "give a folder of images")
     channels, height, width = shape
-    mode = "RGB" if channels == 3 else "L"
-    arrays = []
-    for f, _ in files:
-        image = read_image(f).convert(mode).resize((width, height))
-        arrays.append(np.asarray(image, dtype=np.float32) / 255.0)
-    x = np.stack(arrays)
-    x = np.transpose(x, (0, 3, 1, 2)) if channels == 3 else x[:, None]
+    x = image_array((read_image(f) for f, _ in files), channels == 3, (height, width))
     y = torch.as_tensor([i for _, i in files], dtype=torch.long) if folders else None
     return Samples(torch.as_tensor(x), y, [str(f.relative_to(path)) for f, _ in files], str(path))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -111,46 +111,49 @@ def integer_labels(y: np.ndarray, where: str) -> np.ndarray:
 
 
 def load_npz(path: Path) -> tuple[TensorData, TensorData]:
-    with np.load(path, allow_pickle=False) as f:
-        arrays = dict(f)
-    missing = [k for k in ("x", "y") if k not in arrays]
-    if missing:
-        raise TuneError(f"--data {path}: missing array(s) {', '.join(missing)}",
-                        f"save with np.savez(path, x=..., y=...); found {', '.join(arrays) or 'none'}")
-    x = as_channels_first(arrays["x"]).astype(np.float32)
-    y = integer_labels(arrays["y"], f"--data {path}")
-    if len(x) != len(y):
-        raise TuneError(f"--data {path}: x has {len(x)} samples but y has {len(y)}")
+    arrays = npz_arrays(path, required=("x", "y"))
+    x, y = npz_xy(arrays, path, "x", "y")
     if "x_val" in arrays and "y_val" in arrays:
-        xv = torch.as_tensor(as_channels_first(arrays["x_val"]).astype(np.float32))
-        yv = torch.as_tensor(integer_labels(arrays["y_val"], f"--data {path}"))
-        return TensorData(torch.as_tensor(x), torch.as_tensor(y)), TensorData(xv, yv)
+        xv, yv = npz_xy(arrays, path, "x_val", "y_val")
+        return (TensorData(torch.as_tensor(x), torch.as_tensor(y)),
+                TensorData(torch.as_tensor(xv), torch.as_tensor(yv)))
     return split(x, y)
 
 
+def npz_arrays(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, loaded now (no pickles: reading data runs no code).
+
+    Raises:
+        TuneError: an array in ``required`` is not in the file (the message lists those that are).
+    """
+    with np.load(path, allow_pickle=False) as f:
+        arrays = dict(f)
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise TuneError(f"--data {path}: missing array(s) {', '.join(missing)}",
+                        f"save with np.savez(path, x=..., y=...); found {', '.join(arrays) or 'none'}")
+    return arrays
+
+
+def npz_xy(arrays: dict[str, np.ndarray], path: Path, x_key: str,
+           y_key: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``arrays[x_key]`` as float32 channels-first inputs and ``arrays[y_key]`` as class
+    indices, one per input; the labels are None when the file has no ``y_key``."""
+    x = as_channels_first(arrays[x_key]).astype(np.float32)
+    if y_key not in arrays:
+        return x, None
+    y = integer_labels(arrays[y_key], f"--data {path}")
+    if len(x) != len(y):
+        raise TuneError(f"--data {path}: {x_key} has {len(x)} samples but {y_key} has {len(y)}")
+    return x, y
+
+
 def load_csv(path: Path) -> tuple[TensorData, TensorData, list[str] | None]:
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
-    if not rows:
-        raise TuneError(f"--data {path}: the file is empty")
-
-    def numeric(row: list[str]) -> bool:
-        try:
-            [float(v) for v in row]
-            return True
-        except ValueError:
-            return False
-
-    header = None if numeric(rows[0]) else [h.strip() for h in rows[0]]
-    body = rows[1:] if header else rows
+    header, body = csv_rows(path)
     if not body:
         raise TuneError(f"--data {path}: the file has a header but no rows of data",
                         "add one row per sample below the header")
-    width = len(rows[0])
-    for line, row in enumerate(body, start=2 if header else 1):
-        if len(row) != width:
-            raise TuneError(f"--data {path}: row {line} has {len(row)} columns, the first row {width}",
-                            "give every row the same columns")
+    width = len(header or body[0])
     label_col = header.index("label") if header and "label" in header else width - 1
     labels_text = [r[label_col].strip() for r in body]
     missing = [i for i, v in enumerate(labels_text) if v in MISSING]
@@ -168,6 +171,34 @@ def load_csv(path: Path) -> tuple[TensorData, TensorData, list[str] | None]:
         names = sorted(set(labels_text))  # class names: map them to indices
         y = np.array([names.index(v) for v in labels_text], dtype=np.int64)
     return (*split(feats, y), names)
+
+
+def csv_rows(path: Path) -> tuple[list[str] | None, list[list[str]]]:
+    """A CSV file's header (None when its first row is all numbers, so data) and its rows
+    of data, blank lines skipped.
+
+    Every row is checked to be as wide as the first here, once for every reader: a short
+    or long row found later would read as a misplaced label or a non-numeric feature.
+
+    Raises:
+        TuneError: the file is empty, or a row has another number of columns than the first.
+    """
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if not rows:
+        raise TuneError(f"--data {path}: the file is empty")
+    header: list[str] | None = None
+    try:
+        [float(v) for v in rows[0]]
+    except ValueError:
+        header = [h.strip() for h in rows[0]]
+    body = rows[1:] if header else rows
+    width = len(rows[0])
+    for line, row in enumerate(body, start=2 if header else 1):
+        if len(row) != width:
+            raise TuneError(f"--data {path}: row {line} has {len(row)} columns, the first row {width}",
+                            "give every row the same columns")
+    return header, body
 
 
 def csv_features(body: list[list[str]], label_col: int | None, path: Path) -> np.ndarray:
@@ -208,12 +239,21 @@ def read_image_folder(path: Path, classes: list[str] | None = None,
     if size is None:
         sizes = [im.size for im in images]
         size = max(set(sizes), key=sizes.count)[::-1]  # (H, W)
-    hw = (int(size[1]), int(size[0]))  # PIL wants (W, H)
-    arrays = [np.asarray(im.convert("RGB" if colour else "L").resize(hw), dtype=np.float32) / 255.0
-              for im in images]
-    x = np.stack(arrays)
-    x = np.transpose(x, (0, 3, 1, 2)) if colour else x[:, None]
-    return x.astype(np.float32), np.array([i for _, i in files], dtype=np.int64), classes
+    x = image_array(images, colour, (int(size[0]), int(size[1])))
+    return x, np.array([i for _, i in files], dtype=np.int64), classes
+
+
+def image_array(images: Iterable[Any], colour: bool, size: tuple[int, int]) -> np.ndarray:
+    """PIL images as one float32 array N,C,H,W scaled to [0, 1]: each converted to RGB
+    (``colour``, C=3) or grayscale (C=1) and resized to ``size`` (H, W).
+
+    ``images`` may be a generator, so that a caller can decode one file at a time.
+    """
+    height, width = size
+    mode = "RGB" if colour else "L"
+    x = np.stack([np.asarray(im.convert(mode).resize((width, height)), dtype=np.float32) / 255.0
+                  for im in images])
+    return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)) if colour else x[:, None])
 
 
 def read_image(path: Path) -> Any:

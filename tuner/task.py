@@ -162,6 +162,15 @@ def call_user(fn: Callable, what: str, *args: Any) -> Any:
                         f"fix {what} in the task file") from None
 
 
+def build_user_model(build: Callable, hp: Any) -> torch.nn.Module:
+    """``build(hp)``, the task's ``build_model``: its exceptions, and anything but an
+    ``nn.Module`` back, as one TuneError naming it."""
+    model = call_user(build, "build_model(hp)", hp)
+    if not isinstance(model, torch.nn.Module):
+        raise TuneError(f"build_model(hp) returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
 def _task_from_module(spec: TaskRef, module: ModuleType) -> Task:
     missing = [f for f in ("build_model", "load_data") if not callable(getattr(module, f, None))]
     if missing:

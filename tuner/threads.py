@@ -128,7 +128,7 @@ def _measure(exp: Experiment, cores: int) -> ThreadChoice:
         small = step_seconds(xb[:probe], yb[:probe])
         keep = max(2, min(len(yb), int(probe * STEP_SECONDS / max(small, 1e-6))))
         xb, yb = xb[:keep], yb[:keep]
-        how = "measured" if keep == len(yb) == exp.params.batch_size else \
+        how = "measured" if keep == exp.params.batch_size else \
             f"measured on {keep} of {exp.params.batch_size} samples"
 
         def per_step(threads: int, rival: float) -> float:

@@ -284,7 +284,9 @@ class TTAResult:
     ``views``: accuracy of the plain view and of each set tried by itself.
     ``accuracy``/``gain``/``gain_ci``/``cost``: of the average over the kept sets
     (with nothing kept: the plain prediction, gain 0, cost 1). ``dropped``: the
-    sets ``auto`` left out and why. ``probabilities``: the kept average ``(N, K)``.
+    sets ``auto`` left out and why. ``probabilities``: the kept average ``(N, K)``;
+    ``plain_probabilities``: the plain view's ``(N, K)``, from the same pass (so a
+    caller scoring the plain prediction too need not run the model again).
     """
 
     views: list[ViewAccuracy]
@@ -297,6 +299,7 @@ class TTAResult:
     auto: bool = False
     n: int = 0
     probabilities: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    plain_probabilities: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     @property
     def plain_accuracy(self) -> float:
@@ -382,7 +385,8 @@ def _result(run: ViewRun, kept: list[str], dropped: list[DroppedView], tried: Se
     gain = paired_bootstrap(correct_plain, correct_tta, n_resamples=n_resamples, seed=seed)
     return TTAResult(views=views, accuracy=_accuracy(averaged, labels), gain=gain.gain,
                      gain_ci=(gain.low, gain.high), cost=run.cost(kept), kept=list(kept),
-                     dropped=dropped, auto=auto, n=len(labels), probabilities=averaged)
+                     dropped=dropped, auto=auto, n=len(labels), probabilities=averaged,
+                     plain_probabilities=run.plain)
 
 
 def _sample_shape(data: Any) -> tuple[int, ...]:

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         if common.json:
             print_json(result, exp)
         else:
-            render_end(result, exp)
+            render_end(result)
         return 1 if result.sanity_failed else 0
 
 
@@ -110,18 +110,17 @@ def _short(v: Any) -> str:
 
 
 def render_plan(console: Any, split: dict) -> None:
-    """The epoch budget's split, before the walk starts."""
-    parts = [f"{name} {split[key]}" for key, name in (("transfer", "transfer"), ("coarse", "coarse"),
-                                                      ("fine", "fine"), ("retrain", "retrain"),
-                                                      ("later_rounds", "later rounds"))
-             if split[key]]
+    """The epoch budget's split, before the walk starts (named as the end line and report name it)."""
+    from tuner.walk.report import PART_NAMES
+
+    parts = [f"{name} {split[key]}" for key, name in PART_NAMES.items() if split[key]]
     console.print(f"[bold]epoch budget {split['budget']}[/]: {' · '.join(parts)} "
                   f"[dim](coarse trials of {split['coarse_epochs_per_trial']} epochs, fine trials of "
                   f"{split['fine_epochs_per_trial']})[/dim]")
 
 
-def render_end(result: Any, exp: Any) -> None:
-    from tuner.walk.report import budget_rows, train_command
+def render_end(result: Any) -> None:
+    from tuner.walk.report import budget_rows
 
     if result.note:
         out.print(f"[yellow]note:[/] {result.note}")
@@ -138,5 +137,5 @@ def render_end(result: Any, exp: Any) -> None:
     if result.best:
         out.print(f"\n[bold green]best val_acc {result.best['val_acc']:.4f}[/] ({result.best['step']}), "
                   f"{result.epochs_spent} epochs trained")
-        out.print(result.command or train_command(exp, result.best["params"]), soft_wrap=True)
+        out.print(result.command, soft_wrap=True)
     out.print(f"[dim]report: {result.report}[/dim]")

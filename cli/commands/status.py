@@ -35,12 +35,13 @@ def register(app: typer.Typer) -> None:
         and how old its last heartbeat is; stale ones are flagged.
         """
         from tuner.errors import TuneError
-        from tuner.search.status import open_status_storage, study_status
+        from tuner.search.status import study_status
+        from tuner.search.storage import open_existing_storage
 
         if watch and common.json:
             raise TuneError("--watch refreshes a table; --json prints one snapshot",
                             "drop one of them (or poll tune status --json)")
-        store = open_status_storage(common.out, storage)
+        store = open_existing_storage(common.out, storage)
 
         def read() -> Any:
             return study_status(common.out, study, storage, storage=store)

@@ -10,8 +10,7 @@ from rich.table import Table
 
 from cli.common import Common, with_common
 from cli.output import files_line, fmt, out, print_json, progress
-
-DEFAULT_EPOCHS = 5  # repeats tuner.transfer.compare.DEFAULT_EPOCHS for the help (no torch import here)
+from tuner.transfer.verdict import DEFAULT_EPOCHS  # torch-free, unlike tuner.transfer.compare
 
 
 def register(app: typer.Typer) -> None:

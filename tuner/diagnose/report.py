@@ -1,8 +1,8 @@
 """``tune diagnose`` as one call: find the curves, diagnose, write the results.
 
 Writes ``<out>/diagnose.json`` (the result, which later steps read) and
-``<out>/diagnose.png`` (the annotated curves); ``tune run`` may pass its own
-``stem`` to keep one pair per round.
+``<out>/diagnose.png`` (the annotated curves); ``tune run`` gives each round
+its own folder.
 """
 
 from __future__ import annotations
@@ -85,16 +85,15 @@ def check_reference(value: float | None) -> float | None:
     return value
 
 
-def diagnose_and_save(run: RunCurves, out: str | Path, *, source: str = "",
-                      stem: str = "diagnose") -> DiagnoseResult:
+def diagnose_and_save(run: RunCurves, out: str | Path, *, source: str = "") -> DiagnoseResult:
     """Diagnose ``run`` (with its history's chance level and its reference, when
-    known) and write ``<out>/<stem>.png`` and ``<out>/<stem>.json``."""
+    known) and write ``<out>/diagnose.png`` and ``<out>/diagnose.json``."""
     from tuner.diagnose.plot import plot_diagnosis
 
     result = diagnose(run.history, hyper=run.hyperparameters, declared=run.declared, source=source,
                       reference=run.reference)
     folder = out_dir(out)
-    png, js = folder / f"{stem}.png", folder / f"{stem}.json"
+    png, js = folder / "diagnose.png", folder / "diagnose.json"
     result.files = [str(png), str(js)]
     plot_diagnosis(run.history, result, png)
     save_json(js, result.to_dict())

@@ -123,18 +123,13 @@ def search(exp: Experiment, *, study_name: str, out: str | Path, storage: str | 
         if from_study is None:
             raise TuneError("--fine needs a coarse study to narrow from, and there is none",
                             "run tune search --coarse first, or name one with --from")
-        coarse_space, coarse_epochs = fine_space(store, from_study, top_k=top_k)
-        the_space, mode = space or coarse_space, "fine"
+        narrowed, coarse_epochs = fine_space(store, from_study, top_k=top_k)
+        the_space, mode = space or narrowed, "fine"
         epochs = epochs or coarse_epochs * FINE_FACTOR
     else:
         mode, epochs = "coarse", epochs or COARSE_EPOCHS
-        if epochs > MAX_COARSE_EPOCHS:
-            raise TuneError(f"--epochs {epochs}: a coarse search runs short trials of 1-5 epochs",
-                            "use --epochs 3 here, and longer trials in the fine search")
-        the_space = space or default_space(exp.space, fixed=exp.fixed,
-                                           train_fixed=exp.params.to_dict(), lr_range=lr_range,
-                                           images=exp.images,
-                                           transfer=exp.recipe.pretrained is not None)
+        _check_coarse_epochs(epochs)
+        the_space = space or coarse_space(exp, lr_range=lr_range)
     the_space = apply_space_args(the_space, space_args, model_space=exp.space,
                                  fixed=exp.fixed, train_fixed=exp.params.to_dict())
     if not len(the_space):
@@ -200,15 +195,38 @@ def check_args(mode: str | None, trials: int | None, timeout: float | None, epoc
         raise TuneError(f"--timeout {timeout}: must be a positive number of seconds")
     if epochs is not None and epochs < 1:
         raise TuneError(f"--epochs {epochs}: must be at least 1")
-    if epochs is not None and mode == "coarse" and epochs > MAX_COARSE_EPOCHS:
-        raise TuneError(f"--epochs {epochs}: a coarse search runs short trials of 1-{MAX_COARSE_EPOCHS} "
-                        "epochs", "use --epochs 3 here, and longer trials in the fine search")
+    if epochs is not None and mode == "coarse":
+        _check_coarse_epochs(epochs)
     if jobs < 1:
         raise TuneError(f"--jobs {jobs}: must be at least 1")
     if heartbeat < 1:
         raise TuneError(f"--heartbeat {heartbeat}: must be at least 1 second")
     if pruner is not None and pruner not in PRUNERS:
         raise TuneError(f"--pruner {pruner}: unknown pruner", f"choose one of {', '.join(PRUNERS)}")
+
+
+def _check_coarse_epochs(epochs: int) -> None:
+    if epochs > MAX_COARSE_EPOCHS:
+        raise TuneError(f"--epochs {epochs}: a coarse search runs short trials of 1-{MAX_COARSE_EPOCHS} "
+                        "epochs", "use --epochs 3 here, and longer trials in the fine search")
+
+
+def coarse_space(exp: Experiment, space_args: list[str] | None = None, *,
+                 lr_range: LRRangeResult | None = None) -> SearchSpace:
+    """The coarse search's default space for ``exp`` (its model's declarations, the
+    training names not fixed, augmentation on image data, transfer names with
+    pretrained weights), reshaped by ``--space`` flags when given.
+
+    Raises:
+        TuneError: a ``--space`` flag does not fit the space.
+    """
+    space = default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict(),
+                          lr_range=lr_range, images=exp.images,
+                          transfer=exp.recipe.pretrained is not None)
+    if space_args is None:
+        return space
+    return apply_space_args(space, space_args, model_space=exp.space, fixed=exp.fixed,
+                            train_fixed=exp.params.to_dict())
 
 
 def check_join(name: str, stored: Mapping[str, Any], recipe: Recipe) -> list[Finding]:

@@ -54,10 +54,6 @@ class Worker:
     pid: int
     ns: str | None = None
 
-    @property
-    def label(self) -> str:
-        return f"{self.host}:{self.pid}"
-
     def same_machine(self, other: Worker) -> bool:
         return self.host == other.host and self.ns == other.ns
 

@@ -75,21 +75,19 @@ def _forward(name: str) -> Callable[..., Any]:
 
 class RetryingStorage(BaseStorage, BaseHeartbeat):
     """``inner`` (any Optuna storage) with each call retried while the server is
-    unreachable, for up to ``patience`` seconds.
+    unreachable, for up to :data:`PATIENCE_SECONDS` (read when it is made).
 
     Args:
         inner: The storage to wrap.
         describe: How to name the storage in the error (password masked).
         url: The ``--storage`` URL, so that its password is masked in errors too.
-        patience: Seconds to keep trying before :class:`StorageLost`.
     """
 
-    def __init__(self, inner: Any, *, describe: str, url: str | None = None,
-                 patience: float | None = None) -> None:
+    def __init__(self, inner: Any, *, describe: str, url: str | None = None) -> None:
         self.inner = inner
         self.describe = describe
         self.url = url
-        self.patience = PATIENCE_SECONDS if patience is None else patience
+        self.patience = PATIENCE_SECONDS
 
     def call(self, fn: Callable[[], T]) -> T:
         """``fn()``, retried on connection errors; raises :class:`StorageLost` after ``patience``."""

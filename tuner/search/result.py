@@ -123,12 +123,18 @@ def describe_failures(failures: list[dict[str, Any]]) -> list[str]:
             for g in failures]
 
 
-def best_of(study: Any) -> Any | None:
-    """The best completed trial, or None (Optuna raises when there is none)."""
+def best_trial(trials: list[Any]) -> Any | None:
+    """The best completed trial of ``trials`` (the earliest of equals; tune's studies
+    maximise validation accuracy), or None."""
     from optuna.trial import TrialState
 
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     return max(done, key=lambda t: (t.value, -t.number)) if done else None
+
+
+def best_of(study: Any) -> Any | None:
+    """The study's best completed trial, or None (Optuna raises when there is none)."""
+    return best_trial(study.get_trials(deepcopy=False))
 
 
 def best_entry(trial: Any) -> dict[str, Any]:
@@ -143,7 +149,7 @@ def summarize(study: Any, *, storage: str, mode: str, epochs: int, space: dict[s
 
     trials = study.get_trials(deepcopy=False)
     counts = count_trials(trials)
-    best = best_of(study)
+    best = best_trial(trials)
     done = sorted((t for t in trials if t.state == TrialState.COMPLETE),
                   key=lambda t: (-t.value, t.number))
     return SearchResult(
@@ -156,7 +162,7 @@ def summarize(study: Any, *, storage: str, mode: str, epochs: int, space: dict[s
 
 
 def progress_of(study: Any, plan: Plan, last: dict[str, Any] | None = None) -> SearchProgress:
-    counts = count_trials(study.get_trials(deepcopy=False))
-    best = best_of(study)
+    trials = study.get_trials(deepcopy=False)
+    counts, best = count_trials(trials), best_trial(trials)
     return SearchProgress(counts.finished, plan.trials, best.value if best else None,
                           counts.pruned, counts.failed, last, counts.epochs, plan.epoch_budget)

@@ -17,11 +17,9 @@ from typing import Any
 
 from tuner.errors import TuneError
 from tuner.search.lease import HEARTBEAT_SECONDS, find_stale, lease_of, this_worker
-from tuner.search.storage import describe_storage, journal_path, open_storage
+from tuner.search.result import best_trial
+from tuner.search.storage import describe_storage, open_existing_storage
 from tuner.search.study import count_trials
-
-STATES = ("complete", "pruned", "failed", "lost", "interrupted", "running", "waiting")
-
 
 @dataclass
 class RunningTrial:
@@ -84,28 +82,16 @@ class StatusResult:
                 "studies": [s.to_dict() for s in self.studies]}
 
 
-def open_status_storage(out: str | Path, url: str | None = None) -> Any:
-    """The storage to read, opened once (a ``--watch`` rereads it cheaply).
-
-    Raises:
-        TuneError: there is no journal in ``out`` (reading never creates one).
-    """
-    if url is None and not journal_path(out).is_file():
-        raise TuneError(f"no studies in {journal_path(out)}",
-                        "run tune search first, or point --out/--storage at the studies")
-    return open_storage(out, url)
-
-
 def study_status(out: str | Path, study: str | None = None, url: str | None = None, *,
-                 storage: Any = None, now: float | None = None) -> StatusResult:
+                 storage: Any = None) -> StatusResult:
     """Every study in the storage (or the one named ``study``), as it stands now.
 
     Raises:
         TuneError: no storage, no studies, or no study of that name.
     """
-    storage = storage if storage is not None else open_status_storage(out, url)
+    storage = storage if storage is not None else open_existing_storage(out, url)
     where = describe_storage(out, url)
-    now = time.time() if now is None else now
+    now = time.time()
     frozen = sorted(storage.get_all_studies(), key=lambda s: s._study_id)
     if study is not None:
         named = [s for s in frozen if s.study_name == study]
@@ -120,7 +106,6 @@ def study_status(out: str | Path, study: str | None = None, url: str | None = No
 
 
 def _one(storage: Any, frozen: Any, now: float) -> StudyStatus:
-    from optuna.study import StudyDirection
     from optuna.trial import TrialState
 
     trials = storage.get_all_trials(frozen._study_id, deepcopy=False)
@@ -128,9 +113,7 @@ def _one(storage: Any, frozen: Any, now: float) -> StudyStatus:
     stale = {s.trial.number for s in find_stale(storage, frozen._study_id, trials,
                                                 interval=HEARTBEAT_SECONDS, now=now,
                                                 me=this_worker())}
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    sign = -1 if frozen.direction == StudyDirection.MINIMIZE else 1
-    best = max(done, key=lambda t: (sign * t.value, -t.number)) if done else None
+    best = best_trial(trials)
     running = [_running(t, now, t.number in stale) for t in trials if t.state == TrialState.RUNNING]
     spent = c.epochs  # as the search counts them: lost trials by the epochs they reported
     counts = {"complete": c.completed, "pruned": c.pruned, "failed": c.failed, "lost": c.lost,

@@ -205,22 +205,35 @@ def describe_storage(out: str | Path, url: str | None = None) -> str:
     return str(journal_path(out)) if url is None else mask_url(url) or ""
 
 
-def latest_study(out: str | Path, url: str | None = None) -> str | None:
-    """The name of the study most recently created or updated, or ``None``.
+def open_existing_storage(out: str | Path, url: str | None = None) -> Any:
+    """The storage that holds the studies to read (``tune best``, ``status``,
+    ``diagnose --study``): reading never creates the default journal.
 
-    "Updated" is the start or end of its newest trial. Reading never creates
-    the default journal: without one there is no study.
+    Raises:
+        TuneError: there is no journal in ``out`` and no ``url``.
     """
+    if url is None and not journal_path(out).is_file():
+        raise TuneError(f"no studies in {journal_path(out)}",
+                        "run tune search first, or point --out/--storage at the studies")
+    return open_storage(out, url)
+
+
+def latest_study(out: str | Path, url: str | None = None) -> str | None:
+    """The name of the study most recently created or updated, or ``None``
+    (see :func:`latest_study_time`)."""
     latest = latest_study_time(out, url)
     return latest[1] if latest else None
 
 
-def latest_study_time(out: str | Path, url: str | None = None) -> tuple[datetime, str] | None:
-    """When the most recently created or updated study was last touched, and its
-    name (see :func:`latest_study`); None when there is none."""
-    if url is None and not journal_path(out).is_file():
-        return None
-    storage = open_storage(out, url)
+def latest_study_time(out: str | Path, url: str | None = None, *,
+                      storage: Any = None) -> tuple[datetime, str] | None:
+    """When the study most recently created or updated was last touched (created,
+    or the start or end of its newest trial), and its name; None when there is
+    none. ``storage``: already open (else ``out``/``url`` are, if they exist)."""
+    if storage is None:
+        if url is None and not journal_path(out).is_file():
+            return None
+        storage = open_storage(out, url)
     best: tuple[datetime, int, str] | None = None
     for frozen in storage.get_all_studies():
         stamps = [_parse_time(frozen.user_attrs.get(CREATED_AT))]
@@ -250,13 +263,11 @@ def load_named_study(out: str | Path, study: str | None = None,
     """
     import optuna
 
-    if url is None and not journal_path(out).is_file():
-        raise TuneError(f"no studies in {journal_path(out)}",
-                        "run tune search first, or point --out/--storage at the studies")
-    name = study or latest_study(out, url)
+    store = open_existing_storage(out, url)
+    latest = None if study else latest_study_time(out, url, storage=store)
+    name = study or (latest[1] if latest else None)
     if name is None:
         raise TuneError(f"no studies in {describe_storage(out, url)}", "run tune search first")
-    store = open_storage(out, url)
     try:
         return optuna.load_study(study_name=name, storage=store), name
     except KeyError:

@@ -22,17 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
+from tuner.checks.labels import label_stats
 from tuner.engine import EpochRecord, History
 from tuner.errors import TuneError
 from tuner.experiment import Experiment
 from tuner.outdir import out_dir, save_json
 from tuner.transfer.plot import plot_strategies
-from tuner.transfer.verdict import (FINE_TUNE, PROBE, PROBE_THEN_FINE_TUNE, SCRATCH, STRATEGIES,
-                                    Similarity, advice, decide, similarity)
+from tuner.transfer.verdict import (DEFAULT_EPOCHS, FINE_TUNE, PROBE, PROBE_THEN_FINE_TUNE, SCRATCH,
+                                    STRATEGIES, Similarity, advice, decide, similarity)
 
-DEFAULT_EPOCHS = 5
 BACKBONE_LR = 0.1  # the pretrained layers' LR multiplier when they fine-tune
 TRANSFER_NAMES = ("freeze", "backbone_lr", "probe_epochs")
 RESULT_FILE, PLOT_FILE = "transfer.json", "transfer.png"
@@ -178,5 +176,5 @@ def compare_strategies(exp: Experiment, out: str | Path | None = None, *, epochs
 
 def majority_share(exp: Experiment) -> float:
     """Chance accuracy: the share of the most frequent class in the validation data."""
-    labels = exp.val.labels().long()
-    return (torch.bincount(labels).max().item() / len(labels)) if len(labels) else float("nan")
+    labels = exp.val.labels()
+    return label_stats(labels, exp.task.num_classes).majority_share if len(labels) else float("nan")

@@ -40,6 +40,8 @@ from typing import Any, Mapping
 
 SCRATCH, PROBE, PROBE_THEN_FINE_TUNE, FINE_TUNE = "scratch", "probe", "probe-then-fine-tune", "fine-tune"
 STRATEGIES = (SCRATCH, PROBE, PROBE_THEN_FINE_TUNE, FINE_TUNE)
+# Epochs each strategy trains by default: here, torch-free, so that the CLI's help can show it.
+DEFAULT_EPOCHS = 5
 TIE = 0.01  # accuracies this close to the best count as the best (one point)
 SIMILAR = 0.5  # similarity from which the source counts as close to the data
 

@@ -57,7 +57,7 @@ def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
         lines += ["## Best configuration", "",
                   f"Validation accuracy **{result.best['val_acc']:.4f}** ({result.best['step']}); "
                   f"augmentation: {augmentation.describe()}.", "",
-                  "```bash", train_command(exp, result.best["params"]), "```", ""]
+                  "```bash", result.command, "```", ""]
     if result.epoch_budget:
         lines += budget_lines(result.epoch_budget)
     lines += ["## Steps", "", "| step | verdict | seconds | key numbers |", "| --- | --- | --- | --- |"]
@@ -71,8 +71,6 @@ def write_report(result: "WalkResult", exp: "Experiment", folder: Path) -> Path:
         for f in s.notes:
             lines.append(f"- **{f['code']}** ({f['severity']}): {f['message']}"
                          + (f" → {f['advice']}" if f.get("advice") else ""))
-        for change in s.summary.get("changes", []):
-            lines.append(f"- {change}")
         lines.append("")
         for f in s.files:
             if f.endswith(".png"):

@@ -80,16 +80,11 @@ class WalkSettings:
 
     def check(self, exp: Experiment) -> None:
         """Refuse settings no search could use, before the walk writes anything."""
-        from tuner.search import apply_space_args, default_space
-        from tuner.search.driver import check_args
+        from tuner.search.driver import check_args, coarse_space
 
         check_args("coarse", self.trials, None, self.epochs, self.jobs, self.pruner,
                    epoch_budget=self.epoch_budget)
-        apply_space_args(default_space(exp.space, fixed=exp.fixed, train_fixed=exp.params.to_dict(),
-                                       images=exp.images,
-                                       transfer=exp.recipe.pretrained is not None),
-                         list(self.space), model_space=exp.space, fixed=exp.fixed,
-                         train_fixed=exp.params.to_dict())
+        coarse_space(exp, list(self.space))
 
 
 @dataclass

@@ -187,8 +187,7 @@ class Walker:
         return value
 
     def epochs_spent(self) -> int:
-        return sum(int(s.summary.get("epochs_spent", 0)) for s in self.state.steps) + \
-            sum(self.state.interrupted.values())
+        return spent_by_part(self.state.steps, self.state.interrupted)["total"]
 
     def allowance(self, part: str) -> int | None:
         """Epochs the first round's ``part`` (coarse, fine, retrain) may train: its
@@ -271,7 +270,7 @@ class Walker:
         return None if plan is None else plan.budget - self.epochs_spent()
 
     def train_and_diagnose(self, tag: str, found: Any, epoch_factor: int,
-                           allowance: Callable[[], int | None] = lambda: None) -> Any:
+                           allowance: Callable[[], int | None]) -> Any:
         """Retrain the search's best for the full budget (at most ``allowance()``
         epochs, asked when the retraining starts), diagnose it, keep the better model."""
         ctx = self.ctx
