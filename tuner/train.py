@@ -9,14 +9,13 @@ model and history in ``<out>``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuner.augment import Augmentation
 from tuner.checkpoint import Checkpoint, save
-from tuner.engine import EpochRecord, History, OnEpoch
+from tuner.engine import EpochRecord, History, OnEpoch, best_index
 from tuner.experiment import Experiment
 from tuner.outdir import out_dir, save_json, write_atomic
 from tuner.plotting import plot_history
@@ -62,12 +61,15 @@ def train_and_save(exp: Experiment, out: str | Path, *,
     out_dir(out)
     built = exp.build()
     model = built.model
-    best: dict[str, Any] = {"acc": -math.inf, "state": None, "epoch": None}
+    best: dict[str, Any] = {"state": None, "epoch": None}
+    seen: list[EpochRecord] = []
 
     def keep_best(rec: EpochRecord) -> bool | None:
-        # Strictly better only, so ties keep the earliest epoch, as History.best_epoch does.
-        if math.isfinite(rec.val_acc) and rec.val_acc > best["acc"]:
-            best.update(acc=rec.val_acc, epoch=rec.epoch,
+        # The weights of THE best epoch (engine.best_index, as History.best_epoch): snapshot
+        # whenever the epoch just ended is it.
+        seen.append(rec)
+        if best_index([r.val_acc for r in seen], [r.val_loss for r in seen]) == len(seen) - 1:
+            best.update(epoch=rec.epoch,
                         state={k: v.detach().clone() for k, v in model.state_dict().items()})
         return on_epoch(rec) if on_epoch is not None else None
 
@@ -82,7 +84,7 @@ def train_and_save(exp: Experiment, out: str | Path, *,
     }
     state = best["state"] if best["state"] is not None else model.state_dict()
     last = history.epochs[-1] if history.epochs else None
-    save(Checkpoint(state, exp.recipe, hyper, exp.normalizer, class_names(exp),
+    save(Checkpoint(state, exp.recipe, hyper, exp.normalizer, exp.task.classes(),
                     tuple(exp.input_shape), history.best_val_acc, history.final_val_acc,
                     int(best["epoch"] or (last.epoch if last else 0)), len(history.epochs)),
          paths["model"])
@@ -97,8 +99,3 @@ def train_and_save(exp: Experiment, out: str | Path, *,
                  notes=[] if augmentation.is_identity() else [f"augmentation: {augmentation.describe()}"])
     return TrainResult(history, hyper, [str(p) for p in paths.values()], best["epoch"], str(folder),
                        None if built.pretrained is None else built.pretrained.to_dict())
-
-
-def class_names(exp: Experiment) -> list[str]:
-    """The task's class names, or ``0``…``C-1``."""
-    return exp.task.classes()

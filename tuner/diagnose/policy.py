@@ -5,7 +5,10 @@ how much; two callers apply it: :mod:`tuner.diagnose.advice` to one
 configuration (``tune diagnose``: ``--hp`` flags to try) and
 :mod:`tuner.walk.adjust` to a search space (``tune run``: the next fine
 search). So the advice a person reads and the change the walk makes cannot
-drift apart.
+drift apart. (Advice for one run may add settings a range cannot express,
+set rather than moved: warmup and gradient clipping after a divergence, a
+cosine schedule, SGD's momentum; those stay in :mod:`tuner.diagnose.advice`.
+The walk's retraining uses a cosine schedule anyway.)
 
 Which model hyperparameters move is what the model *declares*: a name
 declared with ``role="capacity"`` grows against underfitting and shrinks

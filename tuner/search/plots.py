@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.plotting import pyplot, save_figure
+from tuner.search.study import is_failure
 
 
 def plot_search(study: Any, prefix: Path) -> list[Path]:
@@ -67,8 +68,7 @@ def plot_accuracy_vs_lr(trials: list[Any], path: Path, *, title: str = "") -> Pa
             if t.state == TrialState.COMPLETE and "lr" in t.params]
     pruned = [(t.params["lr"], t.intermediate_values[t.last_step]) for t in trials
               if t.state == TrialState.PRUNED and "lr" in t.params and t.last_step is not None]
-    failed = [t.params["lr"] for t in trials if t.state == TrialState.FAIL and "lr" in t.params
-              and not t.user_attrs.get("interrupted")]
+    failed = [t.params["lr"] for t in trials if is_failure(t) and "lr" in t.params]
     if done:
         ax.scatter(*zip(*done), s=28, color="tab:blue", label=f"completed ({len(done)})", zorder=3)
         best = max(done, key=lambda p: p[1])

@@ -17,8 +17,9 @@ leaves a RUNNING trial without a lease, which is reclaimed like a lost one.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
@@ -37,6 +38,17 @@ _DRIVER_ERRORS = {"sqlalchemy", "psycopg", "psycopg2", "pymysql", "MySQLdb", "sq
 
 class StorageLost(RunError):
     """The storage stayed unreachable for :data:`PATIENCE_SECONDS`."""
+
+
+@contextlib.contextmanager
+def skipping_connection_errors() -> Iterator[None]:
+    """Around a refresh that may simply be skipped (progress, a watch) while the
+    server is away: a connection error passes silently, anything else is raised."""
+    try:
+        yield
+    except Exception as e:
+        if not is_connection_error(e):
+            raise
 
 
 def is_connection_error(error: BaseException) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tuner.findings import Finding
 from tuner.search.storage import trial_hp
-from tuner.search.study import Plan, count_trials
+from tuner.search.study import Plan, count_trials, is_failure
 
 TOP = 10
 
@@ -107,11 +107,9 @@ def trial_row(t: Any) -> dict[str, Any]:
 def failure_groups(trials: list[Any]) -> list[dict[str, Any]]:
     """Failed trials grouped by reason, most frequent first: ``[{reason, count,
     trials}]``. Interrupted trials are not failures (they are redone)."""
-    from optuna.trial import TrialState
-
     groups: dict[str, list[int]] = {}
     for t in trials:
-        if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"):
+        if is_failure(t):
             groups.setdefault(t.user_attrs.get("reason") or "failed", []).append(t.number)
     return [{"reason": r, "count": len(n), "trials": n}
             for r, n in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))]

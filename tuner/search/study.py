@@ -182,6 +182,14 @@ class Counts:
         return self.epochs - self.running_epochs + self.running * epochs_per_trial
 
 
+def is_failure(t: Any) -> bool:
+    """Whether trial ``t`` failed for its own reasons (its model or data, a diverged
+    loss), as opposed to an interrupted or lost trial, which is redone."""
+    from optuna.trial import TrialState
+
+    return t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")
+
+
 def trial_epochs(t: Any) -> int:
     """Epochs a trial counts: what it recorded when it ended, else (still
     running, or its worker lost) the epochs it reported. A trial that failed
@@ -192,7 +200,7 @@ def trial_epochs(t: Any) -> int:
 
     recorded = t.user_attrs.get("epochs")
     spent = int(recorded) if recorded is not None else len(t.intermediate_values)
-    if spent == 0 and t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"):
+    if spent == 0 and is_failure(t):
         return 1
     return spent
 
@@ -210,10 +218,10 @@ def count_trials(trials: list[Any]) -> Counts:
             c.completed += 1
         elif t.state == TrialState.PRUNED:
             c.pruned += 1
+        elif is_failure(t):
+            c.failed += 1
         elif t.state == TrialState.FAIL:
-            if not t.user_attrs.get("interrupted"):
-                c.failed += 1
-            elif t.user_attrs.get("lost"):
+            if t.user_attrs.get("lost"):
                 c.lost += 1
             else:
                 c.interrupted += 1
@@ -392,7 +400,7 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0, storage: Any = N
             to be reclaimed.
     """
     from tuner.search.objective import run_trial
-    from tuner.search.reconnect import is_connection_error, retrying
+    from tuner.search.reconnect import retrying, skipping_connection_errors
 
     # In-process callers pass the storage they opened: opening a journal replays it.
     raw = storage if storage is not None else open_storage(plan.out, plan.url)
@@ -408,11 +416,8 @@ def run_worker(exp: Experiment, plan: Plan, *, worker: int = 0, storage: Any = N
             sync_storage(raw)
             outcomes.append(outcome)
             if on_outcome is not None:
-                try:
+                with skipping_connection_errors():  # progress read through a storage that is away
                     on_outcome(outcome)
-                except Exception as e:  # progress read through a storage that is away: skip it
-                    if not is_connection_error(e):
-                        raise
     finally:
         with contextlib.suppress(OSError):  # a journal on a vanished disk: the error above says more
             sync_storage(raw, force=True)

@@ -77,7 +77,7 @@ def run_parallel(plan: Plan, recipe: Recipe, *, device: str, threads: int | None
         TuneError: a worker found the input bad, or failed with a bug.
         RunError: a worker was killed or lost the storage (once all are done).
     """
-    from tuner.search.reconnect import is_connection_error
+    from tuner.search.reconnect import skipping_connection_errors
 
     ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
     errors = ctx.SimpleQueue()
@@ -91,11 +91,8 @@ def run_parallel(plan: Plan, recipe: Recipe, *, device: str, threads: int | None
         while any([p.is_alive() for p in procs]):  # every one, so a killed worker is reaped now
             time.sleep(POLL_SECONDS)
             if watch is not None:
-                try:
+                with skipping_connection_errors():  # the storage is away: the workers ride it out or say so
                     watch()
-                except Exception as e:  # the storage is away: the workers ride it out or say so
-                    if not is_connection_error(e):
-                        raise
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reaches the workers too; a signal sent to this process alone does not.
         for p in procs:
