@@ -101,17 +101,26 @@ def eval_subset(data: Data, seed: int) -> Data:
     return data.subset(stratified_indices(data.labels(), EVAL_SAMPLES, seed))
 
 
+def measure_start(model: nn.Module, data: Data, *, loss_fn: Callable, device: torch.device,
+                  seed: int) -> tuple[Data, float]:
+    """The probe's measuring subset of ``data`` and ``model``'s loss on it now."""
+    measure = eval_subset(data, seed)
+    return measure, evaluate(model, measure, loss_fn, device)[0]
+
+
 def decade_probe(model: nn.Module, data: Data, params: TrainParams, *, loss_fn: Callable,
                  device: torch.device, lrs: tuple[float, ...] = PROBE_LRS,
                  iters: int = 100, seed: int = 0,
-                 on_step: Callable[[int, int], None] | None = None) -> list[ProbeRow]:
+                 on_step: Callable[[int, int], None] | None = None,
+                 baseline: tuple[Data, float] | None = None) -> list[ProbeRow]:
     """Train ``iters`` steps at each LR from ``model``'s current weights (restored
     before each LR and at the end), on the same batches, and classify each.
 
-    ``on_step(done, total)`` counts steps over all LRs.
+    ``on_step(done, total)`` counts steps over all LRs. ``baseline``: the data the
+    loss is measured on and the starting loss there, when already measured (the
+    weights every LR starts from do not change between calls).
     """
-    measure = eval_subset(data, seed)
-    start, _ = evaluate(model, measure, loss_fn, device)
+    measure, start = baseline or measure_start(model, data, loss_fn=loss_fn, device=device, seed=seed)
     rows: list[ProbeRow] = []
     for n, lr in enumerate(lrs):
         trainer = Trainer(model, params.replace(lr=lr), loss_fn=loss_fn, device=device,
@@ -169,6 +178,7 @@ def probe(model: nn.Module, data: Data, params: TrainParams, *, loss_fn: Callabl
     """
     rows: list[ProbeRow] = []
     done = 0
+    baseline = measure_start(model, data, loss_fn=loss_fn, device=device, seed=seed)
 
     def run(new: list[float], planned: int) -> None:
         nonlocal done
@@ -179,7 +189,8 @@ def probe(model: nn.Module, data: Data, params: TrainParams, *, loss_fn: Callabl
                 on_step(done + k, total)
 
         rows.extend(decade_probe(model, data, params, loss_fn=loss_fn, device=device,
-                                 lrs=tuple(new), iters=iters, seed=seed, on_step=step))
+                                 lrs=tuple(new), iters=iters, seed=seed, on_step=step,
+                                 baseline=baseline))
         done += len(new) * iters
 
     run(list(lrs), len(lrs) + 2)
