@@ -69,7 +69,9 @@ class Built:
     pretrained backbone may get its own LR multiplier or be frozen);
     ``transform`` is the training-time batch transform (augmentation), or None.
     ``hp`` recorded what ``build_model`` asked for; ``pretrained`` what loading
-    the recipe's weights did (None without ``--pretrained``).
+    the recipe's weights did (None without ``--pretrained``); ``params`` the
+    training values the groups and transform were made for, which ``fit``
+    trains with (one set, so the optimizer cannot disagree with them).
     """
 
     model: nn.Module
@@ -77,6 +79,7 @@ class Built:
     groups: list[ParamGroup]
     transform: BatchTransform | None = None
     pretrained: LoadReport | None = None
+    params: TrainParams | None = None
 
 
 @dataclass
@@ -152,7 +155,7 @@ class Experiment:
         model = model.to(self.device)
         params = params or self.params
         groups = transfer_groups(model, params, self.task.head)
-        return Built(model, hp, groups, self.augmentation(params), loaded)
+        return Built(model, hp, groups, self.augmentation(params), loaded, params)
 
     def augmentation(self, params: TrainParams) -> BatchTransform | None:
         """The training batch transform ``params`` ask for (None when every
@@ -202,9 +205,10 @@ class Experiment:
         baseline of ``tune transfer``): its recipe names no pretrained weights."""
         return dataclasses.replace(self, recipe=self.recipe.with_pretrained(None), pretrained=None)
 
-    def fit(self, built: Built, params: TrainParams | None = None, **kwargs: Any) -> History:
-        """Train ``built`` with the one engine on this experiment's data."""
-        history = fit(built.model, self.train, self.val, params or self.params,
+    def fit(self, built: Built, **kwargs: Any) -> History:
+        """Train ``built`` with the one engine on this experiment's data, with the
+        training values it was built for."""
+        history = fit(built.model, self.train, self.val, built.params or self.params,
                       loss_fn=self.task.loss_fn, device=self.device, seed=self.seed,
                       groups=built.groups, transform=built.transform, **kwargs)
         history.chance = self.chance

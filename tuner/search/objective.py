@@ -119,7 +119,7 @@ def run_trial(exp: Experiment, study: Any, trial: Any, space: SearchSpace, epoch
         built = exp.build(suggest=lambda spec: suggest(trial, space[spec.name]) if spec.name in space
                           else spec.default_value(), params=params)
         hp.update(built.hp.values)
-        history = exp.fit(built, params, epochs=epochs, on_epoch=on_epoch)
+        history = exp.fit(built, epochs=epochs, on_epoch=on_epoch)
     except KeyboardInterrupt:
         with contextlib.suppress(UpdateFinishedTrialError):  # reclaimed meanwhile: retried already
             _record(trial, History(records, reason="interrupted"), hp, start,
